@@ -1,0 +1,1 @@
+"""genie_robotics: the Genie world model for robot video."""

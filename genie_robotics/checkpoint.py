@@ -1,0 +1,108 @@
+"""Checkpoints: safetensors weights + a YAML config beside them, written atomically.
+
+Nothing is ever unpickled. A checkpoint is a directory holding `config.yaml` and
+`model.safetensors`; a kill during `save_checkpoint` leaves the previous files intact because
+every file is written to a temporary name, fsynced, then renamed over the old one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genie_robotics.config import GenieConfig
+from genie_robotics.errors import GenieError
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.yaml"
+
+
+def _atomic_replace(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    _atomic_replace(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
+def save_checkpoint(model: torch.nn.Module, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write `model` (a Genie) to `directory`; returns the directory."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = {"format": "pt", "genie_config": json.dumps(model.cfg.to_dict())}
+    meta.update({k: str(v) for k, v in (metadata or {}).items()})
+    _atomic_replace(directory / WEIGHTS_FILE, lambda tmp: save_file(state, tmp, metadata=meta))
+    model.cfg.save(directory / CONFIG_FILE)
+    return directory
+
+
+def _weights_path(path: Path) -> Path:
+    if not path.exists():
+        raise GenieError(f"checkpoint {path} does not exist")
+    weights = path / WEIGHTS_FILE if path.is_dir() else path
+    if not weights.is_file():
+        raise GenieError(f"checkpoint {path} has no {WEIGHTS_FILE}")
+    return weights
+
+
+def read_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint's safetensors file, with one clear error if it is unreadable."""
+    from safetensors.torch import load_file
+
+    weights = _weights_path(Path(path))
+    try:
+        return load_file(str(weights))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several error types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GenieError(f"checkpoint file {weights} is truncated or corrupt ({reason})") from None
+
+
+def load_config(path: str | Path) -> GenieConfig:
+    path = Path(path)
+    config = (path if path.is_dir() else path.parent) / CONFIG_FILE
+    _weights_path(path)
+    if not config.is_file():
+        raise GenieError(f"checkpoint {path} has no {CONFIG_FILE} beside its weights")
+    return GenieConfig.load(config)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
+    """Build the Genie model described by a checkpoint's config and load its weights."""
+    from genie_robotics.models.genie import Genie
+
+    cfg = load_config(path)
+    state = read_state(path)
+    model = Genie(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)})")
+        raise GenieError(f"checkpoint {path} does not match its config: " + "; ".join(parts))
+    model.load_state_dict(state)
+    return model.to(device).eval()

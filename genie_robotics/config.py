@@ -1,0 +1,249 @@
+"""Dataclass configs for the Genie stack, named presets, and their YAML/JSON round trip.
+
+Sizes are presets; the structure (patch sizes, codebooks, ST-transformer, 16-frame context at
+10 FPS, MaskGIT defaults) follows Bruce et al. 2024 (arXiv 2402.15391).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genie_robotics.errors import GenieError
+
+
+@dataclass
+class TransformerConfig:
+    """One ST-transformer trunk: `depth` blocks of width `dim`."""
+
+    dim: int
+    depth: int
+    heads: int
+    ffn_mult: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.dim % self.heads:
+            raise GenieError(f"transformer dim {self.dim} is not divisible by heads {self.heads}")
+        if (self.dim // self.heads) % 2:
+            raise GenieError(f"head size {self.dim // self.heads} must be even (rotary embeddings)")
+
+
+@dataclass
+class QuantizerConfig:
+    """A VQ codebook and its collapse guard (dead-code restart from encoder outputs)."""
+
+    num_codes: int
+    code_dim: int
+    commitment: float = 0.25
+    usage_decay: float = 0.99  # EMA decay of per-code usage
+    dead_fraction: float = 0.1  # a code is dead when its usage EMA < dead_fraction / num_codes
+
+
+@dataclass
+class TokenizerConfig:
+    """ST-ViViT VQ-VAE: patch 4, 1024 x 32 codebook at paper size."""
+
+    patch_size: int = 4
+    quantizer: QuantizerConfig = field(default_factory=lambda: QuantizerConfig(1024, 32))
+    encoder: TransformerConfig = field(default_factory=lambda: TransformerConfig(512, 8, 8))
+    decoder: TransformerConfig = field(default_factory=lambda: TransformerConfig(512, 8, 8))
+
+
+@dataclass
+class LatentActionConfig:
+    """Latent action model on pixels: patch 16, |A| = 8 codes x 32 dims."""
+
+    patch_size: int = 16
+    quantizer: QuantizerConfig = field(
+        default_factory=lambda: QuantizerConfig(8, 32, usage_decay=0.9, dead_fraction=0.2)
+    )
+    encoder: TransformerConfig = field(default_factory=lambda: TransformerConfig(512, 8, 8))
+    decoder: TransformerConfig = field(default_factory=lambda: TransformerConfig(512, 8, 8))
+
+
+@dataclass
+class DynamicsConfig:
+    """MaskGIT dynamics on an ST-transformer, with its sampling defaults (paper: 25 steps, T=2)."""
+
+    transformer: TransformerConfig = field(default_factory=lambda: TransformerConfig(1024, 16, 16))
+    mask_rate_min: float = 0.5
+    mask_rate_max: float = 1.0
+    maskgit_steps: int = 25
+    temperature: float = 2.0
+    schedule: str = "cosine"  # fraction of tokens still masked after each MaskGIT step
+
+
+@dataclass
+class GenieConfig:
+    """The whole stack: frame size, context length and the three components."""
+
+    name: str = "custom"
+    height: int = 64
+    width: int = 64
+    frames: int = 16  # clip length in training and the context window at inference
+    fps: int = 10
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    lam: LatentActionConfig = field(default_factory=LatentActionConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+
+    def __post_init__(self) -> None:
+        for label, patch in (("tokenizer", self.tokenizer.patch_size), ("lam", self.lam.patch_size)):
+            if self.height % patch or self.width % patch:
+                raise GenieError(
+                    f"frame size {self.height}x{self.width} is not divisible by the {label} patch {patch}"
+                )
+        if self.dynamics.schedule not in ("cosine", "linear"):
+            raise GenieError(f"unknown MaskGIT schedule {self.dynamics.schedule!r} (cosine|linear)")
+
+    @property
+    def num_actions(self) -> int:
+        return self.lam.quantizer.num_codes
+
+    @property
+    def token_grid(self) -> tuple[int, int]:
+        p = self.tokenizer.patch_size
+        return self.height // p, self.width // p
+
+    @property
+    def tokens_per_frame(self) -> int:
+        h, w = self.token_grid
+        return h * w
+
+    # --- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GenieConfig":
+        try:
+            return _build(cls, data)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise GenieError(f"invalid Genie config: {exc}") from None
+
+    def save(self, path: str | Path) -> None:
+        """Write as YAML or JSON (chosen by suffix), atomically."""
+        from genie_robotics.checkpoint import atomic_write_text
+
+        path = Path(path)
+        if path.suffix == ".json":
+            text = json.dumps(self.to_dict(), indent=2) + "\n"
+        else:
+            import yaml
+
+            text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        atomic_write_text(path, text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GenieConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise GenieError(f"config file {path} does not exist")
+        text = path.read_text()
+        try:
+            if path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                import yaml
+
+                data = yaml.safe_load(text)
+        except Exception as exc:  # noqa: BLE001 - parser errors vary; report them on one line
+            raise GenieError(f"config file {path} does not parse: {str(exc).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise GenieError(f"config file {path} does not hold a mapping")
+        return cls.from_dict(data)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    """Recursively build nested dataclasses from plain dicts, rejecting unknown keys."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{cls.__name__} expects a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise KeyError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        ftype = fields[name].type
+        sub = _NESTED.get(ftype if isinstance(ftype, str) else getattr(ftype, "__name__", ""))
+        kwargs[name] = _build(sub, value) if sub else value
+    return cls(**kwargs)
+
+
+_NESTED = {
+    "TransformerConfig": TransformerConfig,
+    "QuantizerConfig": QuantizerConfig,
+    "TokenizerConfig": TokenizerConfig,
+    "LatentActionConfig": LatentActionConfig,
+    "DynamicsConfig": DynamicsConfig,
+}
+
+
+def _tiny() -> GenieConfig:
+    """Trains in minutes on 2 CPU cores at 64x64."""
+    t = TransformerConfig
+    return GenieConfig(
+        name="tiny",
+        height=64,
+        width=64,
+        tokenizer=TokenizerConfig(
+            patch_size=4,
+            quantizer=QuantizerConfig(256, 32, usage_decay=0.9),
+            encoder=t(64, 2, 4),
+            decoder=t(64, 2, 4),
+        ),
+        lam=LatentActionConfig(
+            patch_size=16,
+            quantizer=QuantizerConfig(8, 32, usage_decay=0.9, dead_fraction=0.2),
+            encoder=t(64, 2, 4),
+            decoder=t(64, 2, 4),
+        ),
+        dynamics=DynamicsConfig(transformer=t(128, 4, 4)),
+    )
+
+
+def _small() -> GenieConfig:
+    """A single-GPU model (~70M parameters) at 128x128."""
+    t = TransformerConfig
+    return GenieConfig(
+        name="small",
+        height=128,
+        width=128,
+        tokenizer=TokenizerConfig(
+            patch_size=4,
+            quantizer=QuantizerConfig(1024, 32),
+            encoder=t(256, 4, 8),
+            decoder=t(256, 4, 8),
+        ),
+        lam=LatentActionConfig(patch_size=16, encoder=t(256, 4, 8), decoder=t(256, 4, 8)),
+        dynamics=DynamicsConfig(transformer=t(512, 12, 8)),
+    )
+
+
+def _robotics_2p5b() -> GenieConfig:
+    """The paper's robotics model size: 2.5B in total (tokenizer ~200M, LAM ~300M)."""
+    t = TransformerConfig
+    return GenieConfig(
+        name="robotics-2.5b",
+        height=160,
+        width=160,
+        tokenizer=TokenizerConfig(
+            patch_size=4,
+            quantizer=QuantizerConfig(1024, 32),
+            encoder=t(1024, 6, 16),
+            decoder=t(1024, 6, 16),
+        ),
+        lam=LatentActionConfig(patch_size=16, encoder=t(1024, 9, 16), decoder=t(1024, 9, 16)),
+        dynamics=DynamicsConfig(transformer=t(2048, 30, 16)),
+    )
+
+
+PRESETS = {"tiny": _tiny, "small": _small, "robotics-2.5b": _robotics_2p5b}
+
+
+def preset(name: str) -> GenieConfig:
+    """A fresh config for a named preset."""
+    if name not in PRESETS:
+        raise GenieError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]()

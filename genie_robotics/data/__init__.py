@@ -1,0 +1,1 @@
+"""Video sources: in-process synthetic robot scenes (and, later, RLDS and MuJoCo)."""

@@ -1,0 +1,1 @@
+"""The three Genie components, their container, and the interactive world model."""

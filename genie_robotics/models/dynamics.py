@@ -1,0 +1,72 @@
+"""Dynamics model: a decoder-only MaskGIT transformer over video tokens (Genie, Sec. 2.1).
+
+Input: token frames z[1:T] where frames 2..T are partly replaced by a mask token, plus
+stop-gradient latent actions added as embeddings: frame t+1 receives the code of a[t] (the
+transition t -> t+1), frame 1 a learned "no action" vector. With causal temporal attention,
+frame t+1's logits see frames <= t, its own unmasked tokens and a[t], and are trained with
+cross-entropy on the masked tokens (mask rate ~ U(0.5, 1) per clip).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genie_robotics.config import GenieConfig
+from genie_robotics.nn.st_transformer import STTransformer, TemporalCache
+
+
+class DynamicsModel(nn.Module):
+    def __init__(self, cfg: GenieConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.dynamics.transformer.dim
+        self.vocab = cfg.tokenizer.quantizer.num_codes
+        self.mask_id = self.vocab
+        self.token_emb = nn.Embedding(self.vocab + 1, d)
+        self.pos = nn.Parameter(torch.randn(cfg.tokens_per_frame, d) * 0.02)
+        self.action_in = nn.Linear(cfg.lam.quantizer.code_dim, d)
+        self.no_action = nn.Parameter(torch.zeros(d))
+        self.transformer = STTransformer(cfg.dynamics.transformer, cfg.frames)
+        self.head = nn.Linear(d, self.vocab)
+
+    def _inputs(self, tokens_BTN: torch.Tensor, action_emb_BTD: torch.Tensor) -> torch.Tensor:
+        return self.token_emb(tokens_BTN) + self.pos + action_emb_BTD[:, :, None]
+
+    def forward(self, tokens_BTN: torch.Tensor, action_codes_BTD: torch.Tensor) -> torch.Tensor:
+        """Logits [B, T, N, V]; `action_codes_BTD` holds the T-1 transition codes a[1:T-1]."""
+        B = tokens_BTN.shape[0]
+        first = self.no_action.expand(B, 1, -1)
+        action_emb = torch.cat((first, self.action_in(action_codes_BTD)), dim=1)
+        return self.head(self.transformer(self._inputs(tokens_BTN, action_emb)))
+
+    def loss(
+        self, tokens_BTN: torch.Tensor, action_codes_BTD: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """MaskGIT cross-entropy on masked tokens of frames 2..T."""
+        B, T, N = tokens_BTN.shape
+        dc = self.cfg.dynamics
+        dev = tokens_BTN.device
+        rate_B = dc.mask_rate_min + (dc.mask_rate_max - dc.mask_rate_min) * torch.rand(B, generator=generator, device=dev)
+        mask_BTN = torch.rand(B, T, N, generator=generator, device=dev) < rate_B[:, None, None]
+        mask_BTN[:, 0] = False
+        logits = self(tokens_BTN.masked_fill(mask_BTN, self.mask_id), action_codes_BTD)
+        ce = F.cross_entropy(logits[mask_BTN].float(), tokens_BTN[mask_BTN])
+        acc = (logits[mask_BTN].argmax(-1) == tokens_BTN[mask_BTN]).float().mean()
+        return {"loss": ce, "dynamics_ce": ce.detach(), "dynamics_acc": acc.detach()}
+
+    def step(
+        self, tokens_BN: torch.Tensor, action_codes_BD: torch.Tensor | None, cache: TemporalCache
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits [B, N, V] of one new frame after the cached ones, and its keys/values.
+
+        `action_codes_BD` is the code of the action leading into this frame (None for the
+        first frame of a rollout). Commit the frame with `cache.append(keys, values)`.
+        """
+        B = tokens_BN.shape[0]
+        emb = self.no_action.expand(B, -1) if action_codes_BD is None else self.action_in(action_codes_BD)
+        h, k, v = self.transformer.step(self._inputs(tokens_BN[:, None], emb[:, None])[:, 0], cache)
+        return self.head(h), k, v
+
+    def empty_cache(self, batch: int, device: torch.device | str = "cpu") -> TemporalCache:
+        return self.transformer.empty_cache(batch, self.cfg.tokens_per_frame, device, self.pos.dtype)

@@ -1,0 +1,58 @@
+"""MaskGIT sampling of one frame of tokens (Chang et al. 2022; Genie uses 25 steps, T = 2).
+
+All tokens start masked. Each step predicts every masked token, samples it at the given
+temperature, and keeps the most confident samples; the rest are masked again, following a
+schedule that reaches zero masked tokens at the last step (at least one token is revealed
+per step, so a frame of N < steps tokens takes N forward passes).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+
+def masked_fraction(progress: float, schedule: str) -> float:
+    """Fraction of tokens still masked after `progress` (0..1] of the steps."""
+    if schedule == "cosine":
+        return math.cos(math.pi / 2 * progress)
+    if schedule == "linear":
+        return 1.0 - progress
+    raise ValueError(f"unknown MaskGIT schedule {schedule!r}")
+
+
+@torch.no_grad()
+def maskgit_sample(
+    logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    batch: int,
+    tokens: int,
+    mask_id: int,
+    steps: int,
+    temperature: float,
+    schedule: str = "cosine",
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Sample token indices [B, N]; `logits_fn(tokens_BN)` returns logits [B, N, V]."""
+    tokens_BN = torch.full((batch, tokens), mask_id, dtype=torch.long, device=device)
+    for step in range(steps):
+        masked_BN = tokens_BN == mask_id
+        if not masked_BN.any():  # fewer tokens than steps: every token is already revealed
+            break
+        logits_BNV = logits_fn(tokens_BN).float()
+        probs_BNV = torch.softmax(logits_BNV / max(temperature, 1e-6), dim=-1)
+        sampled = torch.multinomial(probs_BNV.view(-1, probs_BNV.shape[-1]), 1, generator=generator)
+        sampled_BN = sampled.view(batch, tokens)
+        confidence_BN = probs_BNV.gather(-1, sampled_BN[..., None])[..., 0]
+        sampled_BN = torch.where(masked_BN, sampled_BN, tokens_BN)
+        confidence_BN = torch.where(masked_BN, confidence_BN, torch.full_like(confidence_BN, math.inf))
+        # How many stay masked: follows the schedule, but always reveals at least one token.
+        remaining = masked_BN.sum(-1)
+        target = math.floor(tokens * masked_fraction((step + 1) / steps, schedule))
+        keep_masked_B = torch.clamp(torch.minimum(remaining - 1, torch.full_like(remaining, target)), min=0)
+        if step == steps - 1:
+            keep_masked_B.zero_()
+        rank_BN = confidence_BN.argsort(-1).argsort(-1)  # 0 = least confident
+        tokens_BN = torch.where(rank_BN < keep_masked_B[:, None], torch.full_like(sampled_BN, mask_id), sampled_BN)
+    return tokens_BN

@@ -1,0 +1,75 @@
+"""Vector quantiser with a straight-through estimator and a guard against codebook collapse.
+
+Codes and inputs are L2-normalised (cosine distance), which keeps codes on the same scale as
+the encoder output and helps usage. Per-code usage is tracked as an EMA buffer; during
+training any code whose usage falls below `dead_fraction / num_codes` is restarted at one of
+the current batch's encoder outputs that the codebook fits worst. Collapse (one or two codes in use) is the known
+failure of public Genie re-implementations, especially for the 8-code latent action model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genie_robotics.config import QuantizerConfig
+
+
+@dataclass
+class Quantized:
+    codes: torch.Tensor  # [..., D] quantised vectors, straight-through gradient to the input
+    indices: torch.Tensor  # [...] int64 code indices
+    loss: torch.Tensor  # scalar codebook + commitment loss
+    restarted: int  # how many dead codes were restarted by this call
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, cfg: QuantizerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.codebook = nn.Parameter(torch.randn(cfg.num_codes, cfg.code_dim))
+        self.register_buffer("usage", torch.full((cfg.num_codes,), 1.0 / cfg.num_codes))
+
+    def normalized_codebook(self) -> torch.Tensor:
+        return F.normalize(self.codebook, dim=-1)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Code vectors [..., D] for integer indices [...]."""
+        return F.embedding(indices, self.normalized_codebook())
+
+    def nearest(self, z_ND: torch.Tensor) -> torch.Tensor:
+        """Index of the closest code (cosine) for each row."""
+        return (F.normalize(z_ND, dim=-1) @ self.normalized_codebook().t()).argmax(-1)
+
+    def forward(self, z: torch.Tensor) -> Quantized:
+        shape = z.shape[:-1]
+        z_ND = F.normalize(z.reshape(-1, z.shape[-1]).float(), dim=-1)
+        codebook_KD = self.normalized_codebook().float()
+        indices_N = (z_ND @ codebook_KD.t()).argmax(-1)
+        q_ND = codebook_KD[indices_N]
+        loss = F.mse_loss(q_ND, z_ND.detach()) + self.cfg.commitment * F.mse_loss(z_ND, q_ND.detach())
+        q_ST = z_ND + (q_ND - z_ND).detach()
+        restarted = self._track_usage(indices_N, z_ND.detach(), q_ND.detach()) if self.training else 0
+        return Quantized(q_ST.to(z.dtype).view(*shape, -1), indices_N.view(shape), loss, restarted)
+
+    @torch.no_grad()
+    def _track_usage(self, indices_N: torch.Tensor, z_ND: torch.Tensor, q_ND: torch.Tensor) -> int:
+        counts = torch.bincount(indices_N, minlength=self.cfg.num_codes).float()
+        decay = self.cfg.usage_decay
+        self.usage.mul_(decay).add_((1 - decay) * counts / counts.sum())
+        dead = (self.usage < self.cfg.dead_fraction / self.cfg.num_codes).nonzero().flatten()
+        if dead.numel() == 0:
+            return 0
+        # Restart at the inputs the current codes fit worst, so new codes cover what is missed.
+        misfit_N = 1.0 - (z_ND * q_ND).sum(-1)
+        picks = misfit_N.topk(min(dead.numel(), z_ND.shape[0])).indices
+        dead = dead[: picks.numel()]
+        self.codebook.data[dead] = z_ND[picks].to(self.codebook.dtype)
+        self.usage[dead] = 1.0 / self.cfg.num_codes
+        return int(dead.numel())
+
+    def usage_fractions(self) -> torch.Tensor:
+        """EMA share of inputs assigned to each code (sums to 1)."""
+        return self.usage / self.usage.sum()

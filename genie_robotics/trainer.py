@@ -1,0 +1,64 @@
+"""A single-process training loop for one phase (tokenizer, or LAM + dynamics).
+
+Used by the demo and the tests; the DeepSpeed entry point in `training/` optimises the same
+`Genie.stage_loss` terms.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from genie_robotics.errors import GenieError
+from genie_robotics.models.genie import Genie
+
+
+def warmup_cosine(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
+    """Learning-rate multiplier: linear warm-up, then cosine decay to `floor`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_stage(
+    genie: Genie,
+    stage: str,
+    next_batch: Callable[[], np.ndarray],
+    steps: int,
+    lr: float = 1e-3,
+    warmup: int = 20,
+    grad_clip: float = 1.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Optimise one phase for `steps` steps on uint8 clip batches; returns per-step metrics."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    params = genie.trainable_parameters(stage)
+    optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, steps, warmup))
+    genie.train()
+    if stage == "dynamics":
+        genie.tokenizer.eval()  # frozen in the second phase
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(steps), desc=f"train {stage}", disable=not progress, dynamic_ncols=True)
+    for step in bar:
+        frames = torch.as_tensor(next_batch())
+        terms = genie.stage_loss(stage, frames, generator)
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            raise GenieError(f"non-finite {stage} loss ({loss.item()}) at step {step}; stopping")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        scheduler.step()
+        history.append({k: float(v.detach()) for k, v in terms.items()})
+        shown = {k: f"{history[-1][k]:.3g}" for k in ("loss", "psnr", "dynamics_acc", "lam_codes_used") if k in history[-1]}
+        bar.set_postfix(shown, refresh=False)
+    genie.eval()
+    return history

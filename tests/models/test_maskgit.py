@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from genie_robotics.models.maskgit import maskgit_sample, masked_fraction
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_schedule_goes_from_all_to_none(schedule):
+    assert masked_fraction(1.0, schedule) == pytest.approx(0.0, abs=1e-9)
+    fr = [masked_fraction(s / 10, schedule) for s in range(11)]
+    assert fr[0] == pytest.approx(1.0) and all(a >= b for a, b in zip(fr, fr[1:]))
+
+
+@pytest.mark.parametrize("steps", [1, 3, 25])
+def test_every_token_is_revealed_and_revealed_tokens_stay(steps):
+    V, mask_id, seen = 5, 5, []
+
+    def logits_fn(tokens_BN):
+        seen.append(tokens_BN.clone())
+        return torch.randn(tokens_BN.shape[0], tokens_BN.shape[1], V)
+
+    out = maskgit_sample(logits_fn, 2, 16, mask_id, steps, 2.0, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 16) and (out < V).all()
+    assert len(seen) == min(steps, 16)  # never more forward passes than tokens
+    for before, after in zip(seen, seen[1:] + [out]):
+        kept = before != mask_id
+        assert torch.equal(before[kept], after[kept])
+        assert (after != mask_id).sum() > (before != mask_id).sum()
+
+
+def test_low_temperature_follows_the_logits():
+    logits = torch.full((1, 8, 4), -10.0)
+    logits[..., 2] = 10.0
+    out = maskgit_sample(lambda t: logits, 1, 8, 4, 4, 0.5, generator=torch.Generator().manual_seed(0))
+    assert (out == 2).all()

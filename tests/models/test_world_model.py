@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from genie_robotics.errors import GenieError
+from genie_robotics.models.world_model import WorldModel
+
+
+@pytest.fixture
+def world(tiny_genie):
+    return WorldModel(tiny_genie, maskgit_steps=2, seed=0)
+
+
+def test_reset_and_step_return_frames(world):
+    prompt = np.zeros((64, 64, 3), np.uint8)
+    assert world.reset(prompt).shape == (64, 64, 3)
+    for a in range(8):
+        frame = world.step(a)
+        assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
+    assert world.state.frames == 9
+
+
+def test_same_seed_same_rollout(tiny_genie):
+    prompt = np.full((64, 64, 3), 100, np.uint8)
+    runs = []
+    for _ in range(2):
+        w = WorldModel(tiny_genie, maskgit_steps=2, seed=3)
+        w.reset(prompt)
+        runs.append(np.stack([w.step(a) for a in (1, 2, 3)]))
+    assert np.array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("action", [8, -1, 1.5, [1, 2, 3]])
+def test_bad_action_is_one_clear_error(world, action):
+    world.reset(np.zeros((2, 64, 64, 3), np.uint8))
+    with pytest.raises(GenieError) as err:
+        world.step(action)
+    assert "action" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("shape,dtype", [((32, 32, 3), np.uint8), ((64, 64), np.uint8), ((64, 64, 3), np.float32)])
+def test_prompt_of_wrong_shape_or_type_is_one_clear_error(world, shape, dtype):
+    with pytest.raises(GenieError, match=r"prompt must be a uint8 image of shape \(64, 64, 3\)"):
+        world.reset(np.zeros(shape, dtype))
+
+
+def test_step_before_reset(world):
+    with pytest.raises(GenieError, match="reset"):
+        world.step(0)

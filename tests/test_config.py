@@ -1,0 +1,63 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from genie_robotics.config import PRESETS, GenieConfig, preset
+from genie_robotics.errors import GenieError
+from genie_robotics.models.genie import count_parameters
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_config_round_trips(tmp_path, name, suffix):
+    cfg = preset(name)
+    path = tmp_path / f"cfg{suffix}"
+    cfg.save(path)
+    assert GenieConfig.load(path) == cfg
+
+
+def test_paper_facts_in_every_preset():
+    for name in PRESETS:
+        cfg = preset(name)
+        assert cfg.tokenizer.patch_size == 4 and cfg.lam.patch_size == 16
+        assert cfg.num_actions == 8 and cfg.lam.quantizer.code_dim == 32
+        assert cfg.frames == 16 and cfg.fps == 10
+        assert cfg.dynamics.maskgit_steps == 25 and cfg.dynamics.temperature == 2.0
+    assert preset("robotics-2.5b").tokenizer.quantizer.num_codes == 1024
+
+
+def test_robotics_preset_matches_the_paper_sizes():
+    counts = count_parameters(preset("robotics-2.5b"))
+    assert abs(counts["total"] - 2.5e9) <= 0.05 * 2.5e9
+    assert 180e6 <= counts["tokenizer"] <= 220e6
+    assert 270e6 <= counts["lam"] <= 330e6
+
+
+def test_info_json_from_the_console_script():
+    out = subprocess.run(
+        [sys.executable, "-m", "genie_robotics.cli", "info", "--preset", "robotics-2.5b", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    counts = json.loads(out.stdout)
+    assert all(isinstance(counts[k], int) for k in ("tokenizer", "lam", "dynamics", "total"))
+    assert counts["total"] == counts["tokenizer"] + counts["lam"] + counts["dynamics"]
+    assert abs(counts["total"] - 2.5e9) <= 0.05 * 2.5e9
+
+
+def test_unknown_preset_is_one_line_and_nonzero_exit():
+    out = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "info", "--preset", "huge"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "unknown preset 'huge'" in out.stderr
+
+
+def test_bad_config_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("height: [unclosed\n")
+    with pytest.raises(GenieError, match="does not parse"):
+        GenieConfig.load(path)
+    path.write_text("height: 64\nwings: 2\n")
+    with pytest.raises(GenieError, match="wings"):
+        GenieConfig.load(path)
