@@ -31,7 +31,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
     run_demo(DemoOptions(
         out=Path(args.out), tokenizer_steps=args.tokenizer_steps, dynamics_steps=args.dynamics_steps,
-        maskgit_steps=args.maskgit_steps, seed=args.seed, progress=not args.no_progress,
+        maskgit_steps=args.maskgit_steps, temperature=args.temperature, seed=args.seed,
+        progress=not args.no_progress,
     ))
 
 
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tokenizer-steps", type=int, default=100, help="tokenizer training steps (default 100)")
     demo.add_argument("--dynamics-steps", type=int, default=100, help="LAM + dynamics training steps (default 100)")
     demo.add_argument("--maskgit-steps", type=int, default=8, help="MaskGIT steps per generated frame (default 8)")
+    demo.add_argument("--temperature", type=float, default=1.0,
+                      help="MaskGIT sampling temperature (default 1.0; the paper's 2.0 suits a fully trained model)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(func=_cmd_demo)
