@@ -30,10 +30,39 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from genie_robotics.demo import DemoOptions, run_demo
 
     run_demo(DemoOptions(
-        out=Path(args.out), tokenizer_steps=args.tokenizer_steps, dynamics_steps=args.dynamics_steps,
+        out=Path(args.out), data_root=Path(args.data_root), episodes=args.episodes, tokenizer_steps=args.tokenizer_steps, dynamics_steps=args.dynamics_steps,
         maskgit_steps=args.maskgit_steps, temperature=args.temperature, seed=args.seed,
         progress=not args.no_progress,
     ))
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'HxW' -> (H, W)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH (e.g. 64x64), got {text!r}") from None
+    return h, w
+
+
+def _cmd_data_render(args: argparse.Namespace) -> None:
+    from genie_robotics.data.mujoco_render import render_dataset
+
+    out = render_dataset(args.out, args.episodes, args.steps, args.size[0], args.size[1], args.seed, args.scene,
+                         overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"wrote {args.episodes} episodes x {args.steps} steps of {args.scene} at {args.size[0]}x{args.size[1]} to {out}")
+
+
+def _cmd_data_inspect(args: argparse.Namespace) -> None:
+    from genie_robotics.data.inspect import contact_sheet, format_summary, summarize
+    from genie_robotics.data.rlds_reader import open_rlds
+    from genie_robotics.viz import save_png
+
+    info = summarize(args.dir, image_key=args.image_key, limit=args.limit, progress=not args.json)
+    if args.sheet:
+        save_png(contact_sheet(open_rlds(args.dir, image_key=args.image_key)), args.sheet)
+        info["sheet"] = str(args.sheet)
+    print(json.dumps(info, indent=2) if args.json else format_summary(info) + (f"\n  contact sheet: {args.sheet}" if args.sheet else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object: tokenizer, lam, dynamics, total")
     info.set_defaults(func=_cmd_info)
 
-    demo = sub.add_parser("demo", help="short end-to-end run of the tiny preset: train, save, roll out 8 latent actions")
+    demo = sub.add_parser("demo", help="short end-to-end run of the tiny preset on rendered MuJoCo episodes: "
+                                       "train, save, roll out 8 latent actions")
     demo.add_argument("--out", default="outputs/demo", help="output directory (default outputs/demo)")
+    demo.add_argument("--data-root", default="outputs/data",
+                      help="where rendered episodes are cached (default outputs/data)")
+    demo.add_argument("--episodes", type=int, default=64, help="MuJoCo episodes of 24 frames to render (default 64)")
     demo.add_argument("--tokenizer-steps", type=int, default=100, help="tokenizer training steps (default 100)")
     demo.add_argument("--dynamics-steps", type=int, default=100, help="LAM + dynamics training steps (default 100)")
     demo.add_argument("--maskgit-steps", type=int, default=8, help="MaskGIT steps per generated frame (default 8)")
@@ -61,6 +94,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(func=_cmd_demo)
+
+    data = sub.add_parser("data", help="robot video datasets (RLDS): render with MuJoCo, inspect")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    from genie_robotics.data.mujoco_render import SCENES
+
+    render = data_sub.add_parser("render", help="render MuJoCo robot-arm episodes into an RLDS dataset (RT-1 step layout)")
+    render.add_argument("--out", required=True, help="dataset directory to create")
+    render.add_argument("--episodes", type=int, default=64)
+    render.add_argument("--steps", type=int, default=32, help="frames per episode, at 10 FPS (default 32)")
+    render.add_argument("--size", type=_size, default=(64, 64), help="HEIGHTxWIDTH (default 64x64; RT-1 is 256x320)")
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--scene", default="manipulator-ball", choices=sorted(SCENES))
+    render.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    render.add_argument("--no-progress", action="store_true")
+    render.set_defaults(func=_cmd_data_render)
+
+    inspect = data_sub.add_parser("inspect", help="episodes, steps, features and camera of an RLDS dataset directory")
+    inspect.add_argument("dir", help="dataset directory (e.g. a local fractal20220817_data/0.1.0)")
+    inspect.add_argument("--image-key", help="camera key (default: chosen from the Open X-Embodiment key table)")
+    inspect.add_argument("--limit", type=int, help="count steps over the first N episodes only")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.add_argument("--sheet", help="write a contact sheet PNG of frames from the first episodes")
+    inspect.set_defaults(func=_cmd_data_inspect)
     return parser
 
 

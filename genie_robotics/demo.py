@@ -1,19 +1,21 @@
-"""The README's main job (for now): train the tiny preset briefly on in-process robot frames,
-save a checkpoint, roll out each of the 8 latent actions from one prompt frame, and write a
-PNG grid and a GIF of what the world model imagines."""
+"""The README's main job (for now): render MuJoCo robot-arm episodes into an RLDS dataset
+(once; cached), train the tiny preset briefly on clips read back through the RLDS reader, save
+a checkpoint, roll out each of the 8 latent actions from a held-out frame, and write a PNG grid
+and a GIF of what the world model imagines."""
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from genie_robotics.checkpoint import save_checkpoint
 from genie_robotics.config import preset
-from genie_robotics.data.synthetic import render_episodes, sample_clips
+from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.world_model import WorldModel
 from genie_robotics.trainer import train_stage
@@ -23,6 +25,7 @@ from genie_robotics.viz import grid, save_gif, save_png
 @dataclass
 class DemoOptions:
     out: Path = Path("outputs/demo")
+    data_root: Path = Path("outputs/data")  # rendered episodes are cached here
     tokenizer_steps: int = 100
     dynamics_steps: int = 100
     clip_frames: int = 8
@@ -37,24 +40,37 @@ class DemoOptions:
     progress: bool = True
 
 
+def rendered_dataset(opts: DemoOptions, height: int, width: int) -> Path:
+    """The demo's MuJoCo episodes: rendered on first use, reused afterwards."""
+    from genie_robotics.data.mujoco_render import render_dataset
+
+    data_dir = opts.data_root / f"manipulator-ball-{height}x{width}-e{opts.episodes}-s24-seed{opts.seed}"
+    if (data_dir / "dataset_info.json").is_file():
+        print(f"[demo] reusing rendered MuJoCo episodes at {data_dir}")
+        return data_dir
+    render_dataset(data_dir, opts.episodes, 24, height, width, opts.seed, "manipulator-ball", progress=opts.progress)
+    print(f"[demo] rendered {opts.episodes} MuJoCo episodes of 24 frames to {data_dir} (RLDS)")
+    return data_dir
+
+
 def run_demo(opts: DemoOptions) -> dict:
     t0 = time.time()
     torch.manual_seed(opts.seed)
     cfg = preset("tiny")
     genie = Genie(cfg)
     print(f"[demo] tiny preset: {genie.parameter_counts()['total']:,} parameters, {cfg.height}x{cfg.width} frames")
-    episodes, _ = render_episodes(opts.episodes + 1, 24, cfg.height, seed=opts.seed)
-    train_eps, held_out = episodes[:-1], episodes[-1]
-    rng = np.random.default_rng(opts.seed)
-    batches = lambda: sample_clips(train_eps, opts.clip_frames, opts.batch, rng)  # noqa: E731
-    print(f"[demo] rendered {opts.episodes} training episodes of 24 frames in-process")
+    data_dir = rendered_dataset(opts, cfg.height, cfg.width)
+    spec = ClipSpec(frames=opts.clip_frames, height=cfg.height, width=cfg.width, seed=opts.seed)
+    clips = iter(DataLoader(RLDSClipDataset([data_dir], spec), batch_size=opts.batch))
+    batches = lambda: next(clips)["frames"]  # noqa: E731
+    held_out = next(iter(RLDSClipDataset([data_dir], replace(spec, part="validation", shuffle_buffer=0, repeat=False))))
 
     tok = train_stage(genie, "tokenizer", batches, opts.tokenizer_steps, seed=opts.seed, progress=opts.progress)
     dyn = train_stage(genie, "dynamics", batches, opts.dynamics_steps, seed=opts.seed, progress=opts.progress)
     ckpt = save_checkpoint(genie, opts.out / "checkpoint", {"made_by": "genie-robotics demo"})
 
     world = WorldModel(genie, maskgit_steps=opts.maskgit_steps, temperature=opts.temperature, seed=opts.seed)
-    prompt = held_out[0]
+    prompt = held_out["frames"][0].numpy()
     actions = np.repeat(np.arange(cfg.num_actions)[:, None], opts.rollout_steps, axis=1)
     frames_ATHWC = world.rollout(np.repeat(prompt[None], cfg.num_actions, axis=0), actions)
     grid_png = save_png(grid(frames_ATHWC), opts.out / "rollouts.png", scale=2)

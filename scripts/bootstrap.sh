@@ -8,6 +8,17 @@ cd "$root"
 extras="${1:-}"
 python="${GENIE_PYTHON:-$(command -v python3.11 || command -v python3)}"
 
+# MuJoCo renders offscreen through EGL (software Mesa on machines without a GPU).
+if [[ ",$extras," == *",data,"* ]] && ! ldconfig -p | grep -q "libEGL_mesa.so.0"; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "[bootstrap] installing EGL/Mesa libraries for MuJoCo rendering (apt-get)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 >/dev/null
+    else
+        echo "[bootstrap] warning: MuJoCo rendering needs libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri (apt)" >&2
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "[bootstrap] creating .venv with $python"
     "$python" -m venv .venv

@@ -8,7 +8,8 @@ from PIL import Image
 def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / "demo"
     run = subprocess.run(
-        [sys.executable, "-m", "genie_robotics.cli", "demo", "--out", str(out), "--tokenizer-steps", "3",
+        [sys.executable, "-m", "genie_robotics.cli", "demo", "--out", str(out), "--data-root", str(tmp_path / "data"),
+         "--episodes", "4", "--tokenizer-steps", "3",
          "--dynamics-steps", "3", "--maskgit-steps", "2", "--no-progress"],
         capture_output=True, text=True, timeout=600,
     )
@@ -21,6 +22,8 @@ def test_demo_runs_end_to_end(tmp_path):
     gif = Image.open(out / "rollouts.gif")
     assert gif.n_frames == 7
     assert "rolled out 8 latent actions" in run.stdout
+    assert "rendered 4 MuJoCo episodes" in run.stdout
+    assert (tmp_path / "data" / "manipulator-ball-64x64-e4-s24-seed0" / "dataset_info.json").is_file()
 
 
 def test_help_lists_the_commands():

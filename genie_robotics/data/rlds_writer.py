@@ -1,0 +1,52 @@
+"""Write episodes as an RLDS dataset directory that `tfds.builder_from_directory` reads.
+
+Episodes are written to a temporary directory beside the target and moved into place at the
+end, so an interrupted write never leaves a half dataset at `out`.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from genie_robotics.data.tf_env import tfds
+from genie_robotics.errors import GenieError
+
+
+def check_output_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to write over an existing dataset unless asked to."""
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise GenieError(f"output directory {out} is not empty; pass --overwrite to replace it")
+        if not (out / "dataset_info.json").exists():
+            raise GenieError(f"output directory {out} is not empty and not a dataset; refusing to delete it")
+
+
+def write_rlds(
+    out: str | Path,
+    name: str,
+    features: Any,
+    episodes: Iterable[dict],
+    description: str = "",
+    overwrite: bool = False,
+) -> Path:
+    """Store `episodes` (dicts matching `features`, a tfds FeaturesDict) as split 'train' at `out`."""
+    out = Path(out)
+    check_output_dir(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        builder = tfds().dataset_builders.store_as_tfds_dataset(
+            name=name,
+            version="1.0.0",
+            features=features,
+            split_datasets={"train": enumerate(episodes)},  # (key, example) pairs
+            data_dir=tmp,
+            description=description,
+            disable_shuffling=True,
+        )
+        built = Path(builder.data_dir)
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.move(str(built), str(out))
+    return out
