@@ -132,7 +132,6 @@ def render_dataset(
 ) -> Path:
     """Render `episodes` episodes and write them as an RLDS dataset directory at `out`."""
     from genie_robotics.data.rlds_writer import check_output_dir, write_rlds
-    from genie_robotics.data.tf_env import tfds
 
     if episodes < 1 or steps < 2:
         raise GenieError(f"need at least 1 episode of at least 2 steps, got {episodes} x {steps}")
@@ -142,7 +141,6 @@ def render_dataset(
     env = load_scene(scene, seed)
     rng = np.random.default_rng(seed)
     state_dim = env.physics.data.qpos.shape[0]
-    tfds().disable_progress_bar()
 
     def generate():
         for e in tqdm(range(episodes), desc=f"render {scene}", unit="episode", disable=not progress):

@@ -10,7 +10,6 @@ for training, but can be returned (flattened to one float vector per step) for p
 """
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,16 +228,24 @@ def clip_pipeline(sources: Sequence[RLDSSource], spec: ClipSpec, shard_index: in
     return ds.with_options(options).prefetch(2)
 
 
-def find_bad_record_file(paths: Sequence[Path]) -> str | None:
-    """The first tfrecord file of these datasets that cannot be read to the end."""
+def find_bad_record_file(sources: Sequence[RLDSSource]) -> str | None:
+    """The first record file that is unreadable or holds fewer records than dataset_info says.
+
+    A tfrecord cut short mid-file often reads without error and just ends early, so counting
+    against the shard lengths tfds recorded is what catches it.
+    """
     tf = tensorflow()
-    for directory in paths:
-        for name in sorted(glob.glob(str(directory / "*.tfrecord*"))):
-            try:
-                for _ in tf.data.TFRecordDataset(name):
-                    pass
-            except tf.errors.OpError:
-                return name
+    for src in sources:
+        for split in src.builder.info.splits.values():
+            for path, expected in zip(split.filepaths, split.shard_lengths):
+                count = 0
+                try:
+                    for _ in tf.data.TFRecordDataset(str(path)):
+                        count += 1
+                except tf.errors.OpError:
+                    return str(path)
+                if count != expected:
+                    return str(path)
     return None
 
 
@@ -252,7 +259,7 @@ def iterate_clips(sources: Sequence[RLDSSource], spec: ClipSpec, shard_index: in
         except StopIteration:
             return
         except tf.errors.OpError as exc:
-            bad = find_bad_record_file([s.path for s in sources])
+            bad = find_bad_record_file(sources)
             if bad:
                 raise GenieError(f"record file {bad} is truncated or corrupt") from None
             raise GenieError(f"reading {', '.join(str(s.path) for s in sources)} failed: {exc.message.splitlines()[0]}") from None

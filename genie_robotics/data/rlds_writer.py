@@ -5,6 +5,8 @@ end, so an interrupted write never leaves a half dataset at `out`.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import tempfile
 from pathlib import Path
@@ -35,18 +37,22 @@ def write_rlds(
     out = Path(out)
     check_output_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
+    tfds().disable_progress_bar()  # callers show their own progress
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
-        builder = tfds().dataset_builders.store_as_tfds_dataset(
-            name=name,
-            version="1.0.0",
-            features=features,
-            split_datasets={"train": enumerate(episodes)},  # (key, example) pairs
-            data_dir=tmp,
-            description=description,
-            disable_shuffling=True,
-        )
+        # tfds prints "Downloading and preparing dataset..." lines to stdout; keep stdout for results.
+        with contextlib.redirect_stdout(io.StringIO()):
+            builder = tfds().dataset_builders.store_as_tfds_dataset(
+                name=name,
+                version="1.0.0",
+                features=features,
+                split_datasets={"train": enumerate(episodes)},  # (key, example) pairs
+                data_dir=tmp,
+                description=description,
+                disable_shuffling=True,  # keep episodes in the order they were made
+            )
         built = Path(builder.data_dir)
         if out.exists():
             shutil.rmtree(out)
         shutil.move(str(built), str(out))
     return out
+

@@ -1,0 +1,17 @@
+import pytest
+
+from tests.data.rt1 import write_rt1_like
+
+
+@pytest.fixture(scope="session")
+def rt1_dir(tmp_path_factory):
+    """A local 'copy' of fractal20220817_data/0.1.0 with the full feature spec (6 episodes x 10 steps)."""
+    return write_rt1_like(tmp_path_factory.mktemp("rt1") / "fractal20220817_data" / "0.1.0")
+
+
+@pytest.fixture(scope="session")
+def mujoco_dir(tmp_path_factory):
+    from genie_robotics.data.mujoco_render import render_dataset
+
+    return render_dataset(tmp_path_factory.mktemp("mj") / "episodes", episodes=4, steps=8, height=48, width=64,
+                          seed=3, progress=False)
