@@ -204,7 +204,8 @@ def clip_pipeline(sources: Sequence[RLDSSource], spec: ClipSpec, shard_index: in
             return clips.map(lambda c: {**c, "episode": episode["tfds_id"]})
 
         per_source.append(episodes.interleave(
-            windows, cycle_length=spec.cycle_length, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle,
+            # Deterministic order: a seeded run (and a resumed one) sees the same clips.
+            windows, cycle_length=spec.cycle_length, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
         ))
 
     if len(per_source) == 1:
@@ -296,6 +297,16 @@ class RLDSClipDataset(IterableDataset):
             _, count = part_split(src, spec.part, spec.val_fraction)
             if count < self.world_size:
                 raise GenieError(f"{src.path}: {count} {spec.part} episodes cannot be shared by {self.world_size} ranks")
+
+    def __getstate__(self) -> dict:
+        """Picklable for spawned DataLoader workers: tfds builders are reopened there."""
+        state = dict(self.__dict__)
+        state["sources"] = [(str(s.path), s.image_key, s.weight, s.split) for s in self.sources]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.sources = [open_rlds(p, image_key=k, weight=w, split=sp) for p, k, w, sp in self.sources]
 
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()

@@ -113,3 +113,14 @@ def test_truncated_record_file_is_named(tmp_path):
 def test_more_ranks_than_episodes_is_refused(rt1_dir):
     with pytest.raises(GenieError, match="cannot be shared by 8 ranks"):
         RLDSClipDataset([rt1_dir], ClipSpec(frames=4, part="validation"), rank=0, world_size=8)
+
+
+def test_spawned_dataloader_workers_read_disjoint_episodes(rt1_dir):
+    from torch.utils.data import DataLoader
+
+    spec = ClipSpec(frames=4, height=32, width=32, shuffle_buffer=0, repeat=False, part="all")
+    loader = DataLoader(RLDSClipDataset([rt1_dir], spec), batch_size=None, num_workers=2,
+                        multiprocessing_context="spawn")
+    episodes = [clip["episode"] for clip in loader]
+    assert len(episodes) == 6 * 4  # every clip once: 6 episodes x windows starting at 0, 2, 4, 6
+    assert len(set(episodes)) == 6
