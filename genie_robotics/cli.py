@@ -36,6 +36,30 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     ))
 
 
+def _cmd_train(rest: list[str]) -> int:
+    """Check the arguments, then train in this process or under the deepspeed launcher."""
+    import os
+    import socket
+    import subprocess
+
+    from training.train import build_parser as train_parser
+    from training.train import main as train_main
+    from training.train import validate
+
+    targs = train_parser().parse_args(rest)
+    validate(targs)
+    # JIT-built DeepSpeed ops (the CPU shared-memory collective) are cached inside the venv.
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
+    if targs.num_procs == 1 and not targs.hostfile:
+        return train_main(rest)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launcher = [str(Path(sys.executable).parent / "deepspeed"), "--master_port", str(port)]
+    launcher += ["--hostfile", targs.hostfile] if targs.hostfile else ["--num_gpus", str(targs.num_procs)]
+    return subprocess.run([*launcher, "--module", "training.train", *rest]).returncode
+
+
 def _size(text: str) -> tuple[int, int]:
     """'HxW' -> (H, W)."""
     try:
@@ -95,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(func=_cmd_demo)
 
+    train = sub.add_parser("train", add_help=False, help="train one phase (tokenizer, then dynamics) with DeepSpeed; "
+                                                         "see `genie-robotics train --help`")
+    train.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by training/train.py (see main)
+
     data = sub.add_parser("data", help="robot video datasets (RLDS): render with MuJoCo, inspect")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     from genie_robotics.data.mujoco_render import SCENES
@@ -121,13 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args.func(args)
+        if argv[:1] == ["train"]:  # its options belong to training/train.py's parser
+            return _cmd_train(argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.func(args) or 0
     except GenieError as exc:
         print(f"genie-robotics: error: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,23 @@ from genie_robotics.models.genie import Genie
 from tests.helpers import small_config
 
 
+@pytest.fixture(scope="session")
+def rt1_dir(tmp_path_factory):
+    """A local 'copy' of fractal20220817_data/0.1.0 with the full feature spec (6 episodes x 10 steps)."""
+    from tests.data.rt1 import write_rt1_like
+
+    return write_rt1_like(tmp_path_factory.mktemp("rt1") / "fractal20220817_data" / "0.1.0")
+
+
+@pytest.fixture(scope="session")
+def mujoco_dir(tmp_path_factory):
+    """Rendered MuJoCo episodes: 4 episodes x 8 steps at 48x64."""
+    from genie_robotics.data.mujoco_render import render_dataset
+
+    return render_dataset(tmp_path_factory.mktemp("mj") / "episodes", episodes=4, steps=8, height=48, width=64,
+                          seed=3, progress=False)
+
+
 @pytest.fixture
 def tiny_genie():
     torch.manual_seed(0)

@@ -25,6 +25,12 @@ def tensorflow(threads: int | None = None):
         raise GenieError(f"reading RLDS data needs the 'data' extra (pip install 'genie-robotics[data]'): {exc}") from None
     tf.config.set_visible_devices([], "GPU")
     tf.get_logger().setLevel("ERROR")  # rlds uses deprecated tf.data calls that log on every use
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)  # tfds warns about its own temp folders
+    except ImportError:
+        pass
     threads = threads or min(4, os.cpu_count() or 1)
     try:
         tf.config.threading.set_inter_op_parallelism_threads(threads)

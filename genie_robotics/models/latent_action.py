@@ -47,7 +47,7 @@ class LatentActionModel(nn.Module):
 
     def infer(self, frames_BTHWC: torch.Tensor) -> LatentActions:
         """Latent actions of the T-1 transitions of a clip; entry t uses frames <= t+1 only."""
-        x = patchify(to_unit(frames_BTHWC), self.cfg.lam.patch_size)
+        x = patchify(to_unit(frames_BTHWC), self.cfg.lam.patch_size).to(self.encoder_in.weight.dtype)
         h = self.encoder(self.encoder_in(x) + self.encoder_pos)
         # Latent t reads the change of the frame summary from t to t+1 (causal: frames <= t+1),
         # so what the frames share cancels and the code carries the motion.
@@ -58,7 +58,7 @@ class LatentActionModel(nn.Module):
     def reconstruct_next(self, frames_BTHWC: torch.Tensor, action_codes_BTD: torch.Tensor) -> torch.Tensor:
         """Predict frames x[2:T] in [-1, 1] from x[1:T-1] and the codes of the transitions."""
         lc = self.cfg.lam
-        x = self.decoder_in(patchify(to_unit(frames_BTHWC[:, :-1]), lc.patch_size))
+        x = self.decoder_in(patchify(to_unit(frames_BTHWC[:, :-1]), lc.patch_size).to(self.decoder_in.weight.dtype))
         x = x + self.decoder_pos + self.action_in(action_codes_BTD)[:, :, None]
         return unpatchify(self.patch_out(self.decoder(x)), lc.patch_size, self.cfg.height, self.cfg.width)
 
@@ -67,7 +67,7 @@ class LatentActionModel(nn.Module):
         actions = actions if actions is not None else self.infer(frames_BTHWC)
         pred = self.reconstruct_next(frames_BTHWC, actions.quantized.codes)
         target = to_unit(frames_BTHWC[:, 1:])
-        mse = F.mse_loss(pred, target)
+        mse = F.mse_loss(pred.float(), target)
         return {
             "loss": mse + actions.quantized.loss,
             "lam_mse": mse.detach(),

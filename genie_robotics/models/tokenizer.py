@@ -38,7 +38,8 @@ class VideoTokenizer(nn.Module):
     # --- encoder -----------------------------------------------------------------------
     def quantize(self, frames_BTHWC: torch.Tensor) -> Quantized:
         """Encode uint8 frames and quantise: codes [B, T, N, D] and indices [B, T, N]."""
-        x = self.patch_in(patchify(to_unit(frames_BTHWC), self.cfg.tokenizer.patch_size)) + self.encoder_pos
+        pixels = patchify(to_unit(frames_BTHWC), self.cfg.tokenizer.patch_size).to(self.patch_in.weight.dtype)
+        x = self.patch_in(pixels) + self.encoder_pos
         return self.quantizer(self.to_code(self.encoder(x)))
 
     @torch.no_grad()
@@ -76,7 +77,7 @@ class VideoTokenizer(nn.Module):
         q = self.quantize(frames_BTHWC)
         recon = self.decode_codes(q.codes)
         target = to_unit(frames_BTHWC)
-        mse = F.mse_loss(recon, target)
+        mse = F.mse_loss(recon.float(), target)
         return {
             "loss": mse + q.loss,
             "recon_mse": mse.detach(),

@@ -25,6 +25,11 @@ class Quantized:
     restarted: int  # how many dead codes were restarted by this call
 
 
+def _data_parallel() -> bool:
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 class VectorQuantizer(nn.Module):
     def __init__(self, cfg: QuantizerConfig) -> None:
         super().__init__()
@@ -48,7 +53,9 @@ class VectorQuantizer(nn.Module):
         z_ND = F.normalize(z.reshape(-1, z.shape[-1]).float(), dim=-1)
         codebook_KD = self.normalized_codebook().float()
         indices_N = (z_ND @ codebook_KD.t()).argmax(-1)
-        q_ND = codebook_KD[indices_N]
+        # One-hot matmul instead of indexing: its backward sums each code's gradient in a fixed
+        # order, so training (and a resumed run) is bit-reproducible on CPU.
+        q_ND = F.one_hot(indices_N, self.cfg.num_codes).to(codebook_KD.dtype) @ codebook_KD
         loss = F.mse_loss(q_ND, z_ND.detach()) + self.cfg.commitment * F.mse_loss(z_ND, q_ND.detach())
         q_ST = z_ND + (q_ND - z_ND).detach()
         restarted = self._track_usage(indices_N, z_ND.detach(), q_ND.detach()) if self.training else 0
@@ -56,7 +63,11 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _track_usage(self, indices_N: torch.Tensor, z_ND: torch.Tensor, q_ND: torch.Tensor) -> int:
+        """Update the usage EMA and restart dead codes; identical on every data-parallel rank."""
         counts = torch.bincount(indices_N, minlength=self.cfg.num_codes).float()
+        distributed = _data_parallel()
+        if distributed:
+            torch.distributed.all_reduce(counts)  # every rank sees the global usage
         decay = self.cfg.usage_decay
         self.usage.mul_(decay).add_((1 - decay) * counts / counts.sum())
         dead = (self.usage < self.cfg.dead_fraction / self.cfg.num_codes).nonzero().flatten()
@@ -66,7 +77,10 @@ class VectorQuantizer(nn.Module):
         misfit_N = 1.0 - (z_ND * q_ND).sum(-1)
         picks = misfit_N.topk(min(dead.numel(), z_ND.shape[0])).indices
         dead = dead[: picks.numel()]
-        self.codebook.data[dead] = z_ND[picks].to(self.codebook.dtype)
+        restart_KD = z_ND[picks].contiguous()
+        if distributed:
+            torch.distributed.broadcast(restart_KD, src=0)  # all ranks restart to rank 0's picks
+        self.codebook.data[dead] = restart_KD.to(self.codebook.dtype)
         self.usage[dead] = 1.0 / self.cfg.num_codes
         return int(dead.numel())
 
