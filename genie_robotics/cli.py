@@ -30,9 +30,9 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from genie_robotics.demo import DemoOptions, run_demo
 
     run_demo(DemoOptions(
-        out=Path(args.out), data_root=Path(args.data_root), episodes=args.episodes, tokenizer_steps=args.tokenizer_steps, dynamics_steps=args.dynamics_steps,
-        maskgit_steps=args.maskgit_steps, temperature=args.temperature, seed=args.seed,
-        progress=not args.no_progress,
+        checkpoint=Path(args.checkpoint), out=Path(args.out), data_root=Path(args.data_root),
+        rollout_steps=args.rollout_steps, maskgit_steps=args.maskgit_steps, temperature=args.temperature,
+        seed=args.seed, progress=not args.no_progress,
     ))
 
 
@@ -104,17 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object: tokenizer, lam, dynamics, total")
     info.set_defaults(func=_cmd_info)
 
-    demo = sub.add_parser("demo", help="short end-to-end run of the tiny preset on rendered MuJoCo episodes: "
-                                       "train, save, roll out 8 latent actions")
+    from genie_robotics.demo import SHIPPED_CHECKPOINT
+
+    demo = sub.add_parser("demo", help="the shipped tiny checkpoint as a simulator: roll out all 8 latent actions "
+                                       "from a rendered MuJoCo frame")
+    demo.add_argument("--checkpoint", default=str(SHIPPED_CHECKPOINT), help="checkpoint directory (default: the shipped tiny one)")
     demo.add_argument("--out", default="outputs/demo", help="output directory (default outputs/demo)")
-    demo.add_argument("--data-root", default="outputs/data",
-                      help="where rendered episodes are cached (default outputs/data)")
-    demo.add_argument("--episodes", type=int, default=64, help="MuJoCo episodes of 24 frames to render (default 64)")
-    demo.add_argument("--tokenizer-steps", type=int, default=100, help="tokenizer training steps (default 100)")
-    demo.add_argument("--dynamics-steps", type=int, default=100, help="LAM + dynamics training steps (default 100)")
-    demo.add_argument("--maskgit-steps", type=int, default=8, help="MaskGIT steps per generated frame (default 8)")
+    demo.add_argument("--data-root", default="outputs/data", help="where rendered prompt episodes are cached (default outputs/data)")
+    demo.add_argument("--rollout-steps", type=int, default=8, help="frames generated per action (default 8)")
+    demo.add_argument("--maskgit-steps", type=int, default=25, help="MaskGIT steps per frame (default 25, as in the paper)")
     demo.add_argument("--temperature", type=float, default=1.0,
-                      help="MaskGIT sampling temperature (default 1.0; the paper's 2.0 suits a fully trained model)")
+                      help="MaskGIT sampling temperature (default 1; the paper's 2 suits a fully trained model)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(func=_cmd_demo)
