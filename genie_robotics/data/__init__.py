@@ -1,1 +1,1 @@
-"""Video sources: in-process synthetic robot scenes (and, later, RLDS and MuJoCo)."""
+"""Robot video: RLDS / Open X-Embodiment reading and writing, MuJoCo-rendered episodes."""

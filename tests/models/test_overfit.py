@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from genie_robotics.data.synthetic import render_episodes
+from tests.synthetic_scene import render_episodes
 from genie_robotics.metrics import psnr
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.video import to_unit

@@ -1,4 +1,4 @@
-"""A tiny in-process robot scene: a two-link arm moves its gripper over a table.
+"""A tiny in-process robot scene for fast model tests: a two-link arm moves its gripper.
 
 Each step the gripper moves in one of 8 compass directions (the true action, kept for
 probing, never for training), held for a few steps at a time, so the latent action model
@@ -61,12 +61,3 @@ def render_episodes(
             gripper = nxt
     return frames, actions
 
-
-def sample_clips(episodes_ELHWC: np.ndarray, frames: int, batch: int, rng: np.random.Generator) -> np.ndarray:
-    """A batch [B, frames, H, W, 3] of random windows, each inside one episode."""
-    E, L = episodes_ELHWC.shape[:2]
-    if frames > L:
-        raise ValueError(f"clips of {frames} frames do not fit episodes of {L} steps")
-    e = rng.integers(E, size=batch)
-    s = rng.integers(L - frames + 1, size=batch)
-    return np.stack([episodes_ELHWC[i, j : j + frames] for i, j in zip(e, s)])
