@@ -36,6 +36,13 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     ))
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    from genie_robotics.export.onnx_export import export_onnx
+
+    out = export_onnx(args.checkpoint, args.out)
+    print(f"wrote encoder.onnx, dynamics_step.onnx, decoder_step.onnx, config.yaml and genie_onnx.json to {out}")
+
+
 def _cmd_train(rest: list[str]) -> int:
     """Check the arguments, then train in this process or under the deepspeed launcher."""
     import os
@@ -122,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", add_help=False, help="train one phase (tokenizer, then dynamics) with DeepSpeed; "
                                                          "see `genie-robotics train --help`")
     train.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by training/train.py (see main)
+
+    export = sub.add_parser("export", help="export a checkpoint as ONNX graphs (encoder, dynamics step with KV cache, decoder step)")
+    export.add_argument("checkpoint", help="checkpoint directory (config.yaml + model.safetensors)")
+    export.add_argument("--out", required=True, help="directory for the ONNX graphs and their metadata")
+    export.set_defaults(func=_cmd_export)
 
     data = sub.add_parser("data", help="robot video datasets (RLDS): render with MuJoCo, inspect")
     data_sub = data.add_subparsers(dest="data_command", required=True)

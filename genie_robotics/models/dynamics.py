@@ -65,7 +65,13 @@ class DynamicsModel(nn.Module):
         """
         B = tokens_BN.shape[0]
         emb = self.no_action.expand(B, -1) if action_codes_BD is None else self.action_in(action_codes_BD)
-        h, k, v = self.transformer.step(self._inputs(tokens_BN[:, None], emb[:, None])[:, 0], cache)
+        return self.step_embedded(tokens_BN, emb, cache)
+
+    def step_embedded(
+        self, tokens_BN: torch.Tensor, action_emb_BD: torch.Tensor, cache: TemporalCache
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`step` with the action already embedded (the ONNX graph chooses it in-graph)."""
+        h, k, v = self.transformer.step(self._inputs(tokens_BN[:, None], action_emb_BD[:, None])[:, 0], cache)
         return self.head(h), k, v
 
     def empty_cache(self, batch: int, device: torch.device | str = "cpu") -> TemporalCache:

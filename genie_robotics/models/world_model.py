@@ -93,6 +93,25 @@ class WorldModel:
             raise GenieError(f"got {values.size} actions for a batch of {self.state.batch} rollouts")
         return torch.as_tensor(values, dtype=torch.long, device=self.device)
 
+    # --- the model calls of a cached rollout (a runtime such as ONNX overrides these) ---------
+    def encode_frames(self, frames_BHWC: torch.Tensor) -> torch.Tensor:
+        """Token indices [B, N] of uint8 frames."""
+        return self.genie.tokenizer.encode(frames_BHWC[:, None])[:, 0]
+
+    def empty_caches(self, batch: int) -> tuple[TemporalCache, TemporalCache]:
+        """Empty dynamics and decoder caches."""
+        g = self.genie
+        return g.dynamics.empty_cache(batch, self.device), g.tokenizer.empty_decoder_cache(batch, self.device)
+
+    def dynamics_step(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache: TemporalCache):
+        """Logits [B, N, V] of a new frame (reached by `actions_B`; None for the prompt) and its k, v."""
+        codes_BD = None if actions_B is None else self.genie.lam.action_codes(actions_B)
+        return self.genie.dynamics.step(tokens_BN, codes_BD, cache)
+
+    def decode_step(self, tokens_BN: torch.Tensor, cache: TemporalCache) -> tuple[torch.Tensor, TemporalCache]:
+        """A new frame in [-1, 1], [B, H, W, 3], and the decoder cache with it appended."""
+        return self.genie.tokenizer.decode_step(tokens_BN, cache)
+
     # --- rollout -------------------------------------------------------------------------
     @torch.no_grad()
     def reset(self, prompt, seed: int | None = None):
@@ -105,12 +124,13 @@ class WorldModel:
             self.generator.manual_seed(seed)
         g = self.genie
         B = frames_BHWC.shape[0]
-        tokens_BN = g.tokenizer.encode(frames_BHWC[:, None])[:, 0]
+        tokens_BN = self.encode_frames(frames_BHWC)
         state = RolloutState(batch=B, frames=1)
         if self.use_cache:
-            _, k, v = g.dynamics.step(tokens_BN, None, g.dynamics.empty_cache(B, self.device))
-            state.dynamics_cache = g.dynamics.empty_cache(B, self.device).append(k, v)
-            frame, state.decoder_cache = g.tokenizer.decode_step(tokens_BN, g.tokenizer.empty_decoder_cache(B, self.device))
+            dynamics_cache, decoder_cache = self.empty_caches(B)
+            _, k, v = self.dynamics_step(tokens_BN, None, dynamics_cache)
+            state.dynamics_cache = dynamics_cache.append(k, v)
+            frame, state.decoder_cache = self.decode_step(tokens_BN, decoder_cache)
         else:
             state.tokens_BTN = tokens_BN[:, None]
             state.action_codes_BTD = torch.zeros(B, 0, self.cfg.lam.quantizer.code_dim, device=self.device)
@@ -124,31 +144,31 @@ class WorldModel:
         """Apply a latent action (int in [0, 8), or one per rollout) and return the next frame."""
         if self.state is None:
             raise GenieError("call reset(prompt) before step(action)")
-        state, g = self.state, self.genie
+        state = self.state
         actions_B = self._action_batch(action).expand(state.batch)
-        codes_BD = g.lam.action_codes(actions_B)
         N = self.cfg.tokens_per_frame
 
         if self.use_cache:
             cache = state.dynamics_cache
 
             def logits_fn(tokens_BN: torch.Tensor) -> torch.Tensor:
-                return g.dynamics.step(tokens_BN, codes_BD, cache)[0]
+                return self.dynamics_step(tokens_BN, actions_B, cache)[0]
         else:
-            codes_BTD = torch.cat((state.action_codes_BTD, codes_BD[:, None]), dim=1)
+            g = self.genie
+            codes_BTD = torch.cat((state.action_codes_BTD, g.lam.action_codes(actions_B)[:, None]), dim=1)
 
             def logits_fn(tokens_BN: torch.Tensor) -> torch.Tensor:
                 tokens_BTN = torch.cat((state.tokens_BTN, tokens_BN[:, None]), dim=1)
                 return g.dynamics(tokens_BTN, codes_BTD)[:, -1]
 
         tokens_BN = maskgit_sample(
-            logits_fn, state.batch, N, g.dynamics.mask_id, self.maskgit_steps, self.temperature,
+            logits_fn, state.batch, N, self.cfg.tokenizer.quantizer.num_codes, self.maskgit_steps, self.temperature,
             self.schedule, self.generator, self.device,
         )
         if self.use_cache:
-            _, k, v = g.dynamics.step(tokens_BN, codes_BD, state.dynamics_cache)
+            _, k, v = self.dynamics_step(tokens_BN, actions_B, state.dynamics_cache)
             state.dynamics_cache = state.dynamics_cache.append(k, v)
-            frame, state.decoder_cache = g.tokenizer.decode_step(tokens_BN, state.decoder_cache)
+            frame, state.decoder_cache = self.decode_step(tokens_BN, state.decoder_cache)
         else:
             state.tokens_BTN = torch.cat((state.tokens_BTN, tokens_BN[:, None]), dim=1)
             state.action_codes_BTD = codes_BTD

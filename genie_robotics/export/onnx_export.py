@@ -1,0 +1,101 @@
+"""Export a Genie checkpoint as three ONNX graphs plus a metadata JSON.
+
+  encoder.onnx        frame uint8 [1, H, W, 3] -> tokens int64 [1, N]
+  dynamics_step.onnx  tokens [1, N], action int64 [1] (num_actions = "no action", the prompt),
+                      the temporal cache (keys, values [L, N, heads, C, head_dim], valid bool [C])
+                      -> logits [1, N, V], this frame's keys/values [L, N, heads, head_dim]
+  decoder_step.onnx   tokens [1, N] + the decoder's cache -> frame float [1, H, W, 3] in [-1, 1],
+                      this frame's keys/values
+
+The cache is an explicit input/output with a fixed shape, so one MaskGIT iteration costs one
+frame's forward pass; appending to it and the MaskGIT schedule stay in host code.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from genie_robotics.checkpoint import CONFIG_FILE, load_checkpoint
+from genie_robotics.models.genie import Genie
+from genie_robotics.nn.st_transformer import TemporalCache
+
+OPSET = 17
+METADATA_FILE = "genie_onnx.json"
+GRAPHS = ("encoder", "dynamics_step", "decoder_step")
+CACHE_IN = ["cache_keys", "cache_values", "cache_valid"]
+CACHE_OUT = ["new_keys", "new_values"]
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, genie: Genie) -> None:
+        super().__init__()
+        self.genie = genie
+
+    def forward(self, frame_BHWC: torch.Tensor) -> torch.Tensor:
+        return self.genie.tokenizer.quantize(frame_BHWC[:, None]).indices[:, 0]
+
+
+class DynamicsStepGraph(nn.Module):
+    def __init__(self, genie: Genie) -> None:
+        super().__init__()
+        self.genie = genie
+
+    def forward(self, tokens_BN, action_B, keys, values, valid):
+        g = self.genie
+        none_B = action_B >= g.cfg.num_actions  # the prompt frame: no action leads into it
+        codes_BD = g.lam.action_codes(torch.where(none_B, torch.zeros_like(action_B), action_B))
+        emb_BD = torch.where(none_B[:, None], g.dynamics.no_action.expand(action_B.shape[0], -1), g.dynamics.action_in(codes_BD))
+        return g.dynamics.step_embedded(tokens_BN, emb_BD, TemporalCache(keys, values, valid))
+
+
+class DecoderStepGraph(nn.Module):
+    def __init__(self, genie: Genie) -> None:
+        super().__init__()
+        self.genie = genie
+
+    def forward(self, tokens_BN, keys, values, valid):
+        tok = self.genie.tokenizer
+        h, k, v = tok.decoder.step(tok._decoder_in(tok.quantizer.lookup(tokens_BN)), TemporalCache(keys, values, valid))
+        return tok._to_pixels(h[:, None])[:, 0], k, v
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write the three graphs, the model config and the metadata JSON to `out`."""
+    genie = load_checkpoint(checkpoint).float().eval()
+    cfg = genie.cfg
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    N = cfg.tokens_per_frame
+    tokens = torch.zeros(1, N, dtype=torch.long)
+    dyn_cache = genie.dynamics.empty_cache(1)
+    dec_cache = genie.tokenizer.empty_decoder_cache(1)
+    frame = torch.zeros(1, cfg.height, cfg.width, 3, dtype=torch.uint8)
+    jobs = {
+        "encoder": (EncoderGraph(genie), (frame,), ["frame"], ["tokens"]),
+        "dynamics_step": (DynamicsStepGraph(genie),
+                          (tokens, torch.tensor([cfg.num_actions]), dyn_cache.keys_LXHCD, dyn_cache.values_LXHCD, dyn_cache.valid_C),
+                          ["tokens", "action", *CACHE_IN], ["logits", *CACHE_OUT]),
+        "decoder_step": (DecoderStepGraph(genie), (tokens, dec_cache.keys_LXHCD, dec_cache.values_LXHCD, dec_cache.valid_C),
+                         ["tokens", *CACHE_IN], ["frame", *CACHE_OUT]),
+    }
+    for name, (module, args, inputs, outputs) in jobs.items():
+        with torch.no_grad():
+            torch.onnx.export(module, args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
+                              opset_version=OPSET, dynamo=False)
+    cfg.save(out / CONFIG_FILE)
+    meta = {
+        "format": "genie_robotics onnx v1",
+        "height": cfg.height, "width": cfg.width, "tokens_per_frame": N, "vocab": cfg.tokenizer.quantizer.num_codes,
+        "mask_id": cfg.tokenizer.quantizer.num_codes, "num_actions": cfg.num_actions, "no_action": cfg.num_actions,
+        "context_frames": cfg.frames, "fps": cfg.fps,
+        "dynamics_cache_shape": list(dyn_cache.keys_LXHCD.shape), "decoder_cache_shape": list(dec_cache.keys_LXHCD.shape),
+        "maskgit": {"steps": cfg.dynamics.maskgit_steps, "temperature": cfg.dynamics.temperature,
+                    "schedule": cfg.dynamics.schedule},
+        "graphs": {name: {"file": f"{name}.onnx", "inputs": job[2], "outputs": job[3]} for name, job in jobs.items()},
+        "opset": OPSET,
+    }
+    (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return out

@@ -1,0 +1,86 @@
+"""ONNX graphs vs PyTorch on the same inputs, with real ONNX Runtime sessions."""
+import numpy as np
+import pytest
+import torch
+
+from genie_robotics.checkpoint import save_checkpoint
+from genie_robotics.errors import GenieError
+from genie_robotics.export.onnx_export import export_onnx
+from genie_robotics.export.onnx_world_model import OnnxWorldModel
+from genie_robotics.models.world_model import WorldModel
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from genie_robotics.models.genie import Genie
+    from tests.helpers import small_config
+
+    torch.manual_seed(0)
+    genie = Genie(small_config(frames=4)).eval()  # a 4-frame window: sliding starts at frame 4
+    ckpt = save_checkpoint(genie, tmp_path_factory.mktemp("ckpt"))
+    return genie, export_onnx(ckpt, tmp_path_factory.mktemp("onnx"))
+
+
+def test_dynamics_and_decoder_steps_match_torch_with_full_and_sliding_cache(exported):
+    genie, out = exported
+    onnx_world, torch_world = OnnxWorldModel(out), WorldModel(genie)
+    N = genie.cfg.tokens_per_frame
+    g = torch.Generator().manual_seed(1)
+    caches = {"onnx": onnx_world.empty_caches(1), "torch": torch_world.empty_caches(1)}
+    worst_logits = worst_frame = 0.0
+    for t in range(7):  # the cache fills after 3 frames and slides after that
+        tokens = torch.randint(0, genie.cfg.tokenizer.quantizer.num_codes, (1, N), generator=g)
+        action = None if t == 0 else torch.tensor([t % 8])
+        outs = {}
+        for name, world in (("onnx", onnx_world), ("torch", torch_world)):
+            with torch.no_grad():
+                logits, k, v = world.dynamics_step(tokens, action, caches[name][0])
+                frame, decoder_cache = world.decode_step(tokens, caches[name][1])
+            caches[name] = (caches[name][0].append(k, v), decoder_cache)
+            outs[name] = (logits, frame)
+        worst_logits = max(worst_logits, (outs["onnx"][0] - outs["torch"][0]).abs().max().item())
+        worst_frame = max(worst_frame, (outs["onnx"][1] - outs["torch"][1]).abs().max().item())
+    assert worst_logits <= 1e-4 and worst_frame <= 1e-4, (worst_logits, worst_frame)
+
+
+def test_onnx_rollout_equals_torch_rollout(exported):
+    genie, out = exported
+    prompt = np.random.default_rng(2).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    actions = [[3, 1, 4, 1, 5, 2, 6]]
+    a = OnnxWorldModel(out, maskgit_steps=3, seed=9).rollout(prompt, actions)
+    b = WorldModel(genie, maskgit_steps=3, seed=9).rollout(prompt, actions)
+    assert a.shape == (1, 8, 64, 64, 3) and np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_cpu_provider_is_reported(exported):
+    assert OnnxWorldModel(exported[1]).provider == "CPUExecutionProvider"
+
+
+def test_not_an_export_and_unknown_provider(exported, tmp_path):
+    with pytest.raises(GenieError, match="is not an ONNX export"):
+        OnnxWorldModel(tmp_path)
+    with pytest.raises(GenieError, match="providers not available: NopeExecutionProvider"):
+        OnnxWorldModel(exported[1], providers=["NopeExecutionProvider"])
+
+
+def test_batch_other_than_one_is_refused(exported):
+    with pytest.raises(GenieError, match="batch 1"):
+        OnnxWorldModel(exported[1]).reset(np.zeros((2, 64, 64, 3), np.uint8))
+
+
+def test_export_cli(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from genie_robotics.demo import SHIPPED_CHECKPOINT
+
+    run = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "export", str(SHIPPED_CHECKPOINT),
+                          "--out", str(tmp_path / "onnx")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    meta = json.loads((tmp_path / "onnx" / "genie_onnx.json").read_text())
+    assert meta["num_actions"] == 8 and meta["context_frames"] == 16 and meta["maskgit"]["steps"] == 25
+    assert set(meta["graphs"]) == {"encoder", "dynamics_step", "decoder_step"}
+    bad = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "export", str(tmp_path / "none"), "--out",
+                          str(tmp_path / "x")], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
