@@ -1,0 +1,194 @@
+"""genie_sim: the learned simulator as a ROS 2 node.
+
+Publishes the world model's predicted camera frame (`camera/image`, rgb8, with a matching
+`camera/camera_info`) for every latent action it receives on `action` (std_msgs/UInt8, 0-7) or,
+in `timer` mode, at `fps` holding the last action. `prompt` (sensor_msgs/Image: rgb8, bgr8 or
+mono8, any size) restarts the world from that frame; the `reset` service (std_srvs/Trigger)
+restarts it from the configured prompt. `~/step_time` (std_msgs/Float32) is the measured
+seconds per generated frame. Bad input is logged once per message and the node keeps running.
+
+Run: `ros2 run genie_sim genie_sim_node --ros-args -p model_dir:=...` or the bare console
+script `genie_sim_node --ros-args ...`.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PARAMETERS = {
+    "model_dir": "",  # checkpoint (torch) or ONNX export; empty = the shipped tiny checkpoint
+    "backend": "onnx",  # onnx | torch
+    "providers": [""],  # ONNX Runtime providers; empty = TensorRT -> CUDA -> CPU, whatever exists
+    "prompt_image": "",  # path to an image; empty = a mid-grey frame
+    "mode": "on_action",  # on_action | timer
+    "fps": 10.0,
+    "maskgit_steps": 25,
+    "temperature": 2.0,
+    "seed": 0,
+    "frame_id": "genie_camera",
+    "sensor_qos": False,  # best-effort sensor-data QoS instead of reliable (REP-2003 allows both)
+}
+NUM_ACTIONS = 8
+
+
+def image_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/Image (rgb8, bgr8, mono8) -> uint8 [H, W, 3]; ValueError says what is wrong."""
+    channels = {"rgb8": 3, "bgr8": 3, "mono8": 1}.get(msg.encoding)
+    if channels is None:
+        raise ValueError(f"unsupported image encoding {msg.encoding!r} (rgb8, bgr8, mono8)")
+    if msg.step < msg.width * channels or len(msg.data) != msg.step * msg.height or msg.height == 0:
+        raise ValueError(f"image data length {len(msg.data)} does not match {msg.height} rows x step {msg.step} "
+                         f"({msg.width} px {msg.encoding})")
+    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+    pixels = rows[:, : msg.width * channels].reshape(msg.height, msg.width, channels)
+    if msg.encoding == "bgr8":
+        pixels = pixels[..., ::-1]
+    if channels == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels)
+
+
+def resize(frame_HWC: np.ndarray, height: int, width: int) -> np.ndarray:
+    if frame_HWC.shape[:2] == (height, width):
+        return frame_HWC
+    import cv2
+
+    return cv2.resize(frame_HWC, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def load_world(model_dir: str, backend: str, providers: list[str], maskgit_steps: int, temperature: float, seed: int):
+    """A WorldModel (torch) or OnnxWorldModel (exporting a checkpoint first if needed)."""
+    from genie_robotics.demo import SHIPPED_CHECKPOINT
+    from genie_robotics.errors import GenieError
+
+    path = Path(model_dir) if model_dir else SHIPPED_CHECKPOINT
+    kwargs = dict(maskgit_steps=maskgit_steps, temperature=temperature, seed=seed)
+    if backend == "torch":
+        from genie_robotics.models.world_model import WorldModel
+
+        return WorldModel.from_checkpoint(path, **kwargs)
+    if backend != "onnx":
+        raise GenieError(f"backend must be onnx or torch, got {backend!r}")
+    from genie_robotics.export.onnx_export import METADATA_FILE, export_onnx
+    from genie_robotics.export.onnx_world_model import OnnxWorldModel
+
+    if not (path / METADATA_FILE).is_file():
+        path = export_onnx(path, tempfile.mkdtemp(prefix="genie_sim_onnx_"))
+    return OnnxWorldModel(path, providers=[p for p in providers if p] or None, **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Float32, UInt8
+    from std_srvs.srv import Trigger
+
+    class GenieSimNode(Node):
+        def __init__(self) -> None:
+            super().__init__("genie_sim")
+            for name, default in PARAMETERS.items():
+                self.declare_parameter(name, default)
+            p = {name: self.get_parameter(name).value for name in PARAMETERS}
+            self.world = load_world(p["model_dir"], p["backend"], list(p["providers"]), int(p["maskgit_steps"]),
+                                    float(p["temperature"]), int(p["seed"]))
+            cfg = self.world.cfg
+            self.height, self.width, self.frame_id = cfg.height, cfg.width, p["frame_id"]
+            self.prompt = self._configured_prompt(p["prompt_image"])
+            qos = qos_profile_sensor_data if p["sensor_qos"] else QoSProfile(depth=10)
+            self.image_pub = self.create_publisher(Image, "camera/image", qos)
+            self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", qos)
+            self.step_time_pub = self.create_publisher(Float32, "~/step_time", 10)
+            self.create_subscription(UInt8, "action", self._on_action, 10)
+            self.create_subscription(Image, "prompt", self._on_prompt, 5)
+            self.create_service(Trigger, "reset", self._on_reset)
+            self.mode = p["mode"]
+            if self.mode not in ("on_action", "timer"):
+                self.get_logger().warning(f"unknown mode {self.mode!r}; using on_action")
+                self.mode = "on_action"
+            self.held_action = 0
+            self._restart(self.prompt)
+            if self.mode == "timer":
+                self.create_timer(1.0 / max(float(p["fps"]), 1e-3), lambda: self._step(self.held_action))
+            provider = getattr(self.world, "provider", "torch")
+            self.get_logger().info(f"genie_sim ready: {cfg.name} {self.width}x{self.height}, backend {p['backend']} "
+                                   f"({provider}), mode {self.mode}")
+
+        def _configured_prompt(self, path: str) -> np.ndarray:
+            if not path:
+                return np.full((self.height, self.width, 3), 128, np.uint8)
+            import cv2
+
+            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+            if bgr is None:
+                self.get_logger().warning(f"prompt_image {path!r} could not be read; using a grey frame")
+                return np.full((self.height, self.width, 3), 128, np.uint8)
+            return resize(bgr[..., ::-1].copy(), self.height, self.width)
+
+        def _restart(self, frame: np.ndarray) -> None:
+            self._publish(self.world.reset(frame))
+
+        def _publish(self, frame_HWC: np.ndarray) -> None:
+            stamp = self.get_clock().now().to_msg()
+            img = Image()
+            img.header.stamp, img.header.frame_id = stamp, self.frame_id
+            img.height, img.width, img.encoding, img.is_bigendian = self.height, self.width, "rgb8", 0
+            img.step = self.width * 3
+            img.data = frame_HWC.tobytes()
+            info = CameraInfo()
+            info.header = img.header
+            info.height, info.width = self.height, self.width
+            self.image_pub.publish(img)
+            self.info_pub.publish(info)
+
+        def _step(self, action: int) -> None:
+            start = time.perf_counter()
+            frame = self.world.step(action)
+            self.step_time_pub.publish(Float32(data=float(time.perf_counter() - start)))
+            self._publish(frame)
+
+        def _on_action(self, msg) -> None:
+            if msg.data >= NUM_ACTIONS:
+                self.get_logger().warning(f"ignoring action {msg.data}: latent actions are 0..{NUM_ACTIONS - 1}")
+                return
+            self.held_action = int(msg.data)
+            if self.mode == "on_action":
+                self._step(self.held_action)
+
+        def _on_prompt(self, msg) -> None:
+            try:
+                frame = resize(image_to_rgb(msg), self.height, self.width)
+            except ValueError as exc:
+                self.get_logger().warning(f"ignoring prompt: {exc}")
+                return
+            self._restart(frame)
+
+        def _on_reset(self, request, response):
+            self._restart(self.prompt)
+            response.success, response.message = True, "world restarted from the configured prompt"
+            return response
+
+    rclpy.init(args=sys.argv if argv is None else argv)
+    try:
+        node = GenieSimNode()
+    except Exception as exc:  # noqa: BLE001 - a bad parameter must be one line, not a traceback
+        print(f"genie_sim_node: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
