@@ -46,10 +46,10 @@ def _cmd_export(args: argparse.Namespace) -> None:
 def _cmd_train(rest: list[str]) -> int:
     """Check the arguments, then train in this process or under the deepspeed launcher."""
     import os
-    import socket
     import subprocess
 
     from training.train import build_parser as train_parser
+    from training.train import free_port
     from training.train import main as train_main
     from training.train import validate
 
@@ -59,10 +59,7 @@ def _cmd_train(rest: list[str]) -> int:
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
     if targs.num_procs == 1 and not targs.hostfile:
         return train_main(rest)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    launcher = [str(Path(sys.executable).parent / "deepspeed"), "--master_port", str(port)]
+    launcher = [str(Path(sys.executable).parent / "deepspeed"), "--master_port", str(free_port())]
     launcher += ["--hostfile", targs.hostfile] if targs.hostfile else ["--num_gpus", str(targs.num_procs)]
     return subprocess.run([*launcher, "--module", "training.train", *rest]).returncode
 

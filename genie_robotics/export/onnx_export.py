@@ -57,9 +57,7 @@ class DecoderStepGraph(nn.Module):
         self.genie = genie
 
     def forward(self, tokens_BN, keys, values, valid):
-        tok = self.genie.tokenizer
-        h, k, v = tok.decoder.step(tok._decoder_in(tok.quantizer.lookup(tokens_BN)), TemporalCache(keys, values, valid))
-        return tok._to_pixels(h[:, None])[:, 0], k, v
+        return self.genie.tokenizer.decode_frame(tokens_BN, TemporalCache(keys, values, valid))
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:

@@ -8,7 +8,7 @@ history instead (exact, cost grows with history): it exists as a baseline for be
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ class RolloutState:
     decoder_cache: TemporalCache | None = None
     tokens_BTN: torch.Tensor | None = None  # full history (uncached mode only)
     action_codes_BTD: torch.Tensor | None = None  # full history (uncached mode only)
-    extras: dict = field(default_factory=dict)
+    single: bool = False  # reset got one frame, not a batch: step returns one frame too
 
 
 class WorldModel:
@@ -135,7 +135,7 @@ class WorldModel:
             state.tokens_BTN = tokens_BN[:, None]
             state.action_codes_BTD = torch.zeros(B, 0, self.cfg.lam.quantizer.code_dim, device=self.device)
             frame = g.tokenizer.decode(state.tokens_BTN)[:, -1]
-        state.extras["single"] = single
+        state.single = single
         self.state = state
         return self._out(frame, single)
 
@@ -174,7 +174,7 @@ class WorldModel:
             state.action_codes_BTD = codes_BTD
             frame = g.tokenizer.decode(state.tokens_BTN)[:, -1]
         state.frames += 1
-        return self._out(frame, state.extras["single"])
+        return self._out(frame, state.single)
 
     @torch.no_grad()
     def rollout(self, prompts_BHWC, actions_BT) -> np.ndarray:
@@ -187,7 +187,7 @@ class WorldModel:
             first = first[None]
         if actions.shape[0] != first.shape[0]:
             raise GenieError(f"{actions.shape[0]} action rows for {first.shape[0]} prompts")
-        self.state.extras["single"] = False
+        self.state.single = False
         frames = [first] + [self.step(actions[:, t]) for t in range(actions.shape[1])]
         return np.stack(frames, axis=1)
 
