@@ -1,14 +1,19 @@
-"""Frames/second of WorldModel.step with and without the temporal KV cache, by context length.
+"""Frames/second of the world model's step: KV cache vs recomputation, and ONNX Runtime vs PyTorch.
 
-Both modes run in this one process on the same weights; each timed step starts from the same
-saved rollout state, so only the context length differs. Prints one JSON object.
-Usage: python bench/rollout.py [--preset tiny] [--contexts 1 4 8 16] [--maskgit-steps 25]
+Everything runs in this one process on the same weights (random, seeded: speed does not depend
+on training); each timed step starts from the same saved rollout state, so only the context
+length and the MaskGIT step count differ. Prints one JSON object.
+  cache:  WorldModel cached vs recomputed (batch 1), per MaskGIT step count and context length.
+  --onnx: the same weights exported to ONNX; OnnxWorldModel (batch 1, IO binding) vs the cached
+          PyTorch WorldModel at each context, with the provider ONNX Runtime really runs on.
+Usage: python bench/rollout.py [--preset tiny] [--contexts 1 4 8 16] [--maskgit-steps 25] [--onnx]
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import tempfile
 import time
 
 import numpy as np
@@ -28,43 +33,73 @@ def frames_per_second(world: WorldModel, context: int, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         world.state = copy.copy(saved)
+        if world.device.type == "cuda":
+            torch.cuda.synchronize()
         start = time.perf_counter()
-        world.step(1)
+        world.step(1)  # returns a uint8 frame on the host: the step is complete
         best = min(best, time.perf_counter() - start)
     return 1.0 / best
+
+
+def cache_rows(genie: Genie, args, steps: int) -> list[dict]:
+    rows = []
+    for context in args.contexts:
+        row = {"maskgit_steps": steps, "context": context}
+        for label, use_cache in (("cached", True), ("recomputed", False)):
+            world = WorldModel(genie, maskgit_steps=steps, use_cache=use_cache, device=args.device)
+            row[f"{label}_fps"] = round(frames_per_second(world, context, args.repeats), 3)
+        row["cache_speedup"] = round(row["cached_fps"] / row["recomputed_fps"], 2)
+        rows.append(row)
+    return rows
+
+
+def onnx_rows(genie: Genie, args, steps: int, export_dir) -> list[dict]:
+    from genie_robotics.export.onnx_world_model import OnnxWorldModel
+
+    rows = []
+    onnx_world = OnnxWorldModel(export_dir, providers=args.providers, maskgit_steps=steps)
+    torch_world = WorldModel(genie, maskgit_steps=steps, device=args.device)
+    for context in args.contexts:
+        row = {"maskgit_steps": steps, "context": context, "onnx_provider": onnx_world.provider,
+               "onnx_device": str(onnx_world.device), "torch_device": args.device}
+        row["onnx_fps"] = round(frames_per_second(onnx_world, context, args.repeats), 3)
+        row["torch_fps"] = round(frames_per_second(torch_world, context, args.repeats), 3)
+        row["onnx_vs_torch"] = round(row["onnx_fps"] / row["torch_fps"], 2)
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--contexts", type=int, nargs="+", default=[1, 4, 8, 16])
-    parser.add_argument("--maskgit-steps", type=int, default=25)
+    parser.add_argument("--maskgit-steps", type=int, nargs="+", default=[25])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--onnx", action="store_true", help="also compare OnnxWorldModel with PyTorch")
+    parser.add_argument("--providers", nargs="+", help="ONNX Runtime providers (default: best available)")
+    parser.add_argument("--no-cache-rows", action="store_true", help="skip the cached-vs-recomputed table")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    genie = Genie(preset(args.preset))
-    results = []
-    for context in args.contexts:
-        row = {"context": context}
-        for label, use_cache in (("cached", True), ("recomputed", False)):
-            world = WorldModel(genie, maskgit_steps=args.maskgit_steps, use_cache=use_cache, device=args.device)
-            row[f"{label}_fps"] = round(frames_per_second(world, context, args.repeats), 3)
-        row["cache_speedup"] = round(row["cached_fps"] / row["recomputed_fps"], 2)
-        results.append(row)
-    first, last = results[0], results[-1]
-    print(json.dumps({
-        "bench": "rollout",
-        "preset": args.preset,
-        "device": args.device,
-        "threads": torch.get_num_threads(),
-        "maskgit_steps": args.maskgit_steps,
-        "results": results,
+    genie = Genie(preset(args.preset)).eval()
+    out = {"bench": "rollout", "preset": args.preset, "device": args.device, "threads": torch.get_num_threads(),
+           "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None}
+    if not args.no_cache_rows:
+        rows = [r for steps in args.maskgit_steps for r in cache_rows(genie, args, steps)]
+        out["results"] = rows
+        first, last = rows[0], [r for r in rows if r["maskgit_steps"] == rows[0]["maskgit_steps"]][-1]
         # ~1.0 means the cached step cost does not grow with context; recomputation slows down.
-        "cached_fps_ratio_last_vs_first_context": round(last["cached_fps"] / first["cached_fps"], 2),
-        "recomputed_fps_ratio_last_vs_first_context": round(last["recomputed_fps"] / first["recomputed_fps"], 2),
-    }, indent=2))
+        out["cached_fps_ratio_last_vs_first_context"] = round(last["cached_fps"] / first["cached_fps"], 2)
+        out["recomputed_fps_ratio_last_vs_first_context"] = round(last["recomputed_fps"] / first["recomputed_fps"], 2)
+    if args.onnx:
+        from genie_robotics.checkpoint import save_checkpoint
+        from genie_robotics.export.onnx_export import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            export_dir = export_onnx(save_checkpoint(genie.cpu(), f"{tmp}/ckpt"), f"{tmp}/onnx")
+            out["onnx"] = [r for steps in args.maskgit_steps for r in onnx_rows(genie, args, steps, export_dir)]
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

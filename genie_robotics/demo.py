@@ -1,12 +1,21 @@
-"""The README's main job: the shipped tiny checkpoint as a simulator.
+"""The README's main job: the shipped tiny checkpoint as a simulator in ROS 2.
 
-Renders a few MuJoCo robot-arm episodes the model never saw (once; cached) as an RLDS
-dataset, takes a prompt frame from them through the RLDS reader, rolls out each of the 8
-latent actions from it, and writes a PNG grid and a GIF of what the world model imagines.
+Renders a few MuJoCo robot-arm episodes the model never saw (once; cached) as an RLDS dataset
+and takes a prompt frame from them through the RLDS reader. Then, by default, the way a robot
+stack would use it: exports the checkpoint to ONNX, starts the `genie_sim` node as its own
+process (loopback-only discovery), and drives it from an rclpy client in this process through
+every latent action, saving what was published as a PNG grid and a GIF and reporting the frames
+received and the node's measured FPS. `--in-process` instead rolls out all 8 actions as one
+PyTorch batch, without ROS.
 """
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.errors import GenieError
 from genie_robotics.viz import grid, save_gif, save_png
 
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny"
@@ -33,6 +42,8 @@ class DemoOptions:
     temperature: float = 1.0
     seed: int = 0
     progress: bool = True
+    in_process: bool = False  # batched PyTorch rollout instead of the ROS node
+    timeout: float = 180.0  # seconds to wait for the node to come up / for any one frame
 
 
 def prompt_dataset(opts: DemoOptions, height: int, width: int) -> Path:
@@ -48,44 +59,150 @@ def prompt_dataset(opts: DemoOptions, height: int, width: int) -> Path:
     return data_dir
 
 
+def prompt_frame(opts: DemoOptions, height: int, width: int) -> tuple[np.ndarray, Path]:
+    """The first frame of the first held-out episode, read through the RLDS reader."""
+    data_dir = prompt_dataset(opts, height, width)
+    spec = ClipSpec(frames=1, height=height, width=width, shuffle_buffer=0, repeat=False, part="all")
+    return next(iter(RLDSClipDataset([data_dir], spec)))["frames"][0].numpy(), data_dir
+
+
+def write_rollouts(frames_ATHWC: np.ndarray, out: Path, fps: int) -> tuple[Path, Path]:
+    """rollouts.png (rows = actions, columns = time) and rollouts.gif (a 2x4 grid over time)."""
+    grid_png = save_png(grid(frames_ATHWC), out / "rollouts.png", scale=2)
+    rows = 2 if frames_ATHWC.shape[0] % 2 == 0 else 1
+    tiles_T = [grid(frames_ATHWC[:, t].reshape(rows, -1, *frames_ATHWC.shape[2:])) for t in range(frames_ATHWC.shape[1])]
+    return grid_png, save_gif(np.stack(tiles_T), out / "rollouts.gif", fps=fps, scale=2)
+
+
 def run_demo(opts: DemoOptions) -> dict:
+    from genie_robotics.checkpoint import load_config
+
     t0 = time.time()
+    cfg = load_config(opts.checkpoint)
+    prompt, data_dir = prompt_frame(opts, cfg.height, cfg.width)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    save_png(prompt, opts.out / "prompt.png", scale=4)
+    summary = (_inprocess_rollouts if opts.in_process else _ros_rollouts)(opts, prompt)
+    frames_ATHWC = summary.pop("frames")
+    grid_png, gif = write_rollouts(frames_ATHWC, opts.out, max(cfg.fps // 2, 1))
+    summary.update({
+        "checkpoint": str(opts.checkpoint), "prompt_dataset": str(data_dir), "maskgit_steps": opts.maskgit_steps,
+        "temperature": opts.temperature, "grid_png": str(grid_png), "gif": str(gif),
+        "seconds": round(time.time() - t0, 1),
+    })
+    (opts.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"[demo] wrote {grid_png} (rows = actions 0-{cfg.num_actions - 1}, columns = time), {gif}, "
+          f"{opts.out / 'prompt.png'} and {opts.out / 'summary.json'} in {summary['seconds']} s")
+    return summary
+
+
+def _inprocess_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
+    """All actions as one batch of PyTorch rollouts."""
+    from genie_robotics.models.world_model import WorldModel
+
     world = WorldModel.from_checkpoint(opts.checkpoint, maskgit_steps=opts.maskgit_steps,
                                        temperature=opts.temperature, seed=opts.seed)
-    cfg = world.cfg
-    print(f"[demo] loaded {opts.checkpoint} ({cfg.name} preset, {world.genie.parameter_counts()['total']:,} parameters, "
-          f"{cfg.height}x{cfg.width} frames)")
-    data_dir = prompt_dataset(opts, cfg.height, cfg.width)
-    spec = ClipSpec(frames=1, height=cfg.height, width=cfg.width, shuffle_buffer=0, repeat=False, part="all")
-    prompt = next(iter(RLDSClipDataset([data_dir], spec)))["frames"][0].numpy()
-
-    actions = np.repeat(np.arange(cfg.num_actions)[:, None], opts.rollout_steps, axis=1)
+    A = world.num_actions
+    print(f"[demo] loaded {opts.checkpoint} ({world.cfg.name} preset, {world.genie.parameter_counts()['total']:,} "
+          f"parameters); rolling out {A} latent actions x {opts.rollout_steps} steps in one batch")
+    actions = np.repeat(np.arange(A)[:, None], opts.rollout_steps, axis=1)
     start = time.time()
-    frames_ATHWC = world.rollout(np.repeat(prompt[None], cfg.num_actions, axis=0), actions)
-    rollout_s = time.time() - start
-    opts.out.mkdir(parents=True, exist_ok=True)
-    grid_png = save_png(grid(frames_ATHWC), opts.out / "rollouts.png", scale=2)
-    tiles_T = [grid(frames_ATHWC[:, t].reshape(2, 4, *frames_ATHWC.shape[2:])) for t in range(frames_ATHWC.shape[1])]
-    gif = save_gif(np.stack(tiles_T), opts.out / "rollouts.gif", fps=cfg.fps // 2, scale=2)
-    save_png(prompt, opts.out / "prompt.png", scale=4)
+    frames_ATHWC = world.rollout(np.repeat(prompt[None], A, axis=0), actions)
+    fps = A * opts.rollout_steps / (time.time() - start)
+    print(f"[demo] {A * opts.rollout_steps} frames at {fps:.2f} frames/s (batch of {A}, PyTorch, in process)")
+    return {"mode": "in_process", "frames": frames_ATHWC, "rollout_frames": A * opts.rollout_steps,
+            "rollout_frames_per_s": round(fps, 2)}
 
-    generated = cfg.num_actions * opts.rollout_steps
+
+def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
+    """Export to ONNX, start the genie_sim node, drive it through every action from this process."""
+    try:
+        from ros_nodes.client import GenieSimClient, image_msg_to_array, stamp_seconds
+    except ImportError as exc:
+        raise GenieError(f"the ROS demo needs the 'ros' extra (pip install 'genie-robotics[ros]') or --in-process: {exc}") from None
+    from genie_robotics.export.onnx_export import export_onnx
+
+    onnx_dir = export_onnx(opts.checkpoint, opts.out / "onnx")
+    print(f"[demo] exported {opts.checkpoint} to ONNX at {onnx_dir}")
+    prompt_png = opts.out / "prompt_frame.png"
+    save_png(prompt, prompt_png)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # loopback only, for the node too
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+    os.environ.setdefault("ROS_LOG_DIR", str((opts.out / "roslog").resolve()))
+    log_path = opts.out / "node.log"
+    cmd = [sys.executable, "-m", "ros_nodes.genie_sim_node", "--ros-args",
+           "-p", f"model_dir:={onnx_dir.resolve()}", "-p", "backend:=onnx", "-p", f"prompt_image:={prompt_png.resolve()}",
+           "-p", "mode:=on_action", "-p", f"maskgit_steps:={opts.maskgit_steps}",
+           "-p", f"temperature:={float(opts.temperature)}", "-p", f"seed:={opts.seed}"]
+    with open(log_path, "w") as log:
+        node = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    print(f"[demo] started genie_sim node (pid {node.pid}, ROS_DOMAIN_ID {os.environ['ROS_DOMAIN_ID']}, loopback; "
+          f"log {log_path})")
+    client = GenieSimClient("genie_sim_demo_client")
+    try:
+        if not client.wait_for_node(opts.timeout) or node.poll() is not None:
+            raise GenieError(f"the genie_sim node did not come up within {opts.timeout:.0f} s; see {log_path}: "
+                             f"{_last_line(log_path)}")
+        return _drive(client, node, opts, log_path, image_msg_to_array, stamp_seconds)
+    finally:
+        client.close()
+        _stop(node)
+
+
+def _drive(client, node, opts: DemoOptions, log_path: Path, to_array, stamp_seconds) -> dict:
+    from tqdm import tqdm
+
+    actions = range(8)
+    rows, received_before = [], len(client.images)
+    start = time.time()
+    bar = tqdm(total=len(actions) * opts.rollout_steps, desc="[demo] frames from genie_sim", unit="frame",
+               disable=not opts.progress)
+    for action in actions:
+        frames = [client.reset(opts.timeout)]  # each row starts from the configured prompt
+        while frames[-1] is not None and len(frames) <= opts.rollout_steps:
+            frames.append(client.send_action(action, opts.timeout))
+            bar.update(1)
+        if frames[-1] is None or node.poll() is not None:
+            raise GenieError(f"no frame from the genie_sim node for action {action} within {opts.timeout:.0f} s; "
+                             f"see {log_path}: {_last_line(log_path)}")
+        rows.append(frames)
+    bar.close()
+    elapsed = time.time() - start
+    client.spin_until(lambda: len(client.step_times) >= len(actions) * opts.rollout_steps, 5.0)
+    msgs = [m for row in rows for m in row]
+    stamps = [stamp_seconds(m) for m in msgs]
+    generated = len(actions) * opts.rollout_steps
+    node_fps = 1.0 / float(np.mean(client.step_times)) if client.step_times else None
     summary = {
-        "checkpoint": str(opts.checkpoint),
-        "parameters": world.genie.parameter_counts()["total"],
-        "prompt_dataset": str(data_dir),
+        "mode": "ros",
+        "frames": np.stack([np.stack([to_array(m) for m in row]) for row in rows]),
+        "frames_received": len(client.images) - received_before,
+        "camera_info_received": len(client.infos),
         "rollout_frames": generated,
-        "rollout_frames_per_s": round(generated / rollout_s, 2),
-        "maskgit_steps": opts.maskgit_steps,
-        "temperature": opts.temperature,
-        "grid_png": str(grid_png),
-        "gif": str(gif),
-        "seconds": round(time.time() - t0, 1),
+        "encoding": msgs[0].encoding, "frame_id": msgs[0].header.frame_id,
+        "stamps_increasing": bool(np.all(np.diff(stamps) > 0)),
+        "node_frames_per_s": round(node_fps, 2) if node_fps else None,
+        "client_frames_per_s": round(generated / elapsed, 2),
     }
-    (opts.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"[demo] rolled out {cfg.num_actions} latent actions x {opts.rollout_steps} steps from one held-out frame "
-          f"({opts.maskgit_steps} MaskGIT steps, temperature {opts.temperature}, batch of {cfg.num_actions}): "
-          f"{summary['rollout_frames_per_s']} frames/s")
-    print(f"[demo] wrote {grid_png} (rows = actions 0-7, columns = time), {gif}, {opts.out / 'prompt.png'} and "
-          f"{opts.out / 'summary.json'} in {summary['seconds']} s")
+    print(f"[demo] received {summary['frames_received']} frames ({generated} generated, the rest from resets and "
+          f"start-up; "
+          f"{msgs[0].width}x{msgs[0].height} {summary['encoding']}, frame_id {summary['frame_id']}, "
+          f"stamps increasing: {summary['stamps_increasing']})")
+    print(f"[demo] node FPS {summary['node_frames_per_s']} (its ~/step_time, {opts.maskgit_steps} MaskGIT steps, "
+          f"ONNX Runtime); round trip through ROS {summary['client_frames_per_s']} frames/s")
     return summary
+
+
+def _last_line(path: Path) -> str:
+    lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()] if path.exists() else []
+    return lines[-1] if lines else "(no output)"
+
+
+def _stop(node: subprocess.Popen) -> None:
+    if node.poll() is None:
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait()

@@ -1,4 +1,4 @@
-"""Image grids and GIFs of rollouts, for humans to look at."""
+"""Images in and out: grids and GIFs of rollouts for humans, prompt images read from files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,3 +38,24 @@ def save_gif(images_THWC: np.ndarray, path: str | Path, fps: int = 10, scale: in
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
     return Path(path)
+
+
+def resize(frame_HWC: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 [H, W, 3] resized to the model's resolution (area interpolation when shrinking)."""
+    if frame_HWC.shape[:2] == (height, width):
+        return frame_HWC
+    import cv2
+
+    return cv2.resize(frame_HWC, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def read_image(path: str | Path, height: int, width: int) -> np.ndarray:
+    """An image file (PNG, JPEG, ...) as RGB uint8 [height, width, 3]."""
+    import cv2
+
+    from genie_robotics.errors import GenieError
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise GenieError(f"could not read image {path} (missing, or not an image file)")
+    return resize(np.ascontiguousarray(bgr[..., ::-1]), height, width)

@@ -21,7 +21,7 @@ import numpy as np
 
 PARAMETERS = {
     "model_dir": "",  # checkpoint (torch) or ONNX export; empty = the shipped tiny checkpoint
-    "backend": "onnx",  # onnx | torch
+    "backend": "onnx",  # onnx | torch (auto: onnx for an export directory, torch for a checkpoint)
     "providers": [""],  # ONNX Runtime providers; empty = TensorRT -> CUDA -> CPU, whatever exists
     "prompt_image": "",  # path to an image; empty = a mid-grey frame
     "mode": "on_action",  # on_action | timer
@@ -52,35 +52,6 @@ def image_to_rgb(msg) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def resize(frame_HWC: np.ndarray, height: int, width: int) -> np.ndarray:
-    if frame_HWC.shape[:2] == (height, width):
-        return frame_HWC
-    import cv2
-
-    return cv2.resize(frame_HWC, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def load_world(model_dir: str, backend: str, providers: list[str], maskgit_steps: int, temperature: float, seed: int):
-    """A WorldModel (torch) or OnnxWorldModel (exporting a checkpoint first if needed)."""
-    from genie_robotics.demo import SHIPPED_CHECKPOINT
-    from genie_robotics.errors import GenieError
-
-    path = Path(model_dir) if model_dir else SHIPPED_CHECKPOINT
-    kwargs = dict(maskgit_steps=maskgit_steps, temperature=temperature, seed=seed)
-    if backend == "torch":
-        from genie_robotics.models.world_model import WorldModel
-
-        return WorldModel.from_checkpoint(path, **kwargs)
-    if backend != "onnx":
-        raise GenieError(f"backend must be onnx or torch, got {backend!r}")
-    from genie_robotics.export.onnx_export import METADATA_FILE, export_onnx
-    from genie_robotics.export.onnx_world_model import OnnxWorldModel
-
-    if not (path / METADATA_FILE).is_file():
-        path = export_onnx(path, tempfile.mkdtemp(prefix="genie_sim_onnx_"))
-    return OnnxWorldModel(path, providers=[p for p in providers if p] or None, **kwargs)
-
-
 def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rclpy.node import Node
@@ -89,14 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     from std_msgs.msg import Float32, UInt8
     from std_srvs.srv import Trigger
 
+    from genie_robotics.demo import SHIPPED_CHECKPOINT
+    from genie_robotics.errors import GenieError
+    from genie_robotics.export.onnx_world_model import load_world_model
+    from genie_robotics.viz import read_image, resize
+
     class GenieSimNode(Node):
         def __init__(self) -> None:
             super().__init__("genie_sim")
             for name, default in PARAMETERS.items():
                 self.declare_parameter(name, default)
             p = {name: self.get_parameter(name).value for name in PARAMETERS}
-            self.world = load_world(p["model_dir"], p["backend"], list(p["providers"]), int(p["maskgit_steps"]),
-                                    float(p["temperature"]), int(p["seed"]))
+            self.world = load_world_model(p["model_dir"] or SHIPPED_CHECKPOINT, p["backend"],
+                                          [x for x in p["providers"] if x] or None,
+                                          maskgit_steps=int(p["maskgit_steps"]), temperature=float(p["temperature"]),
+                                          seed=int(p["seed"]))
             cfg = self.world.cfg
             self.height, self.width, self.frame_id = cfg.height, cfg.width, p["frame_id"]
             self.prompt = self._configured_prompt(p["prompt_image"])
@@ -120,15 +98,12 @@ def main(argv: list[str] | None = None) -> int:
                                    f"({provider}), mode {self.mode}")
 
         def _configured_prompt(self, path: str) -> np.ndarray:
-            if not path:
-                return np.full((self.height, self.width, 3), 128, np.uint8)
-            import cv2
-
-            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-            if bgr is None:
-                self.get_logger().warning(f"prompt_image {path!r} could not be read; using a grey frame")
-                return np.full((self.height, self.width, 3), 128, np.uint8)
-            return resize(bgr[..., ::-1].copy(), self.height, self.width)
+            if path:
+                try:
+                    return read_image(path, self.height, self.width)
+                except GenieError as exc:
+                    self.get_logger().warning(f"prompt_image: {exc}; using a grey frame")
+            return np.full((self.height, self.width, 3), 128, np.uint8)
 
         def _restart(self, frame: np.ndarray) -> None:
             self._publish(self.world.reset(frame))

@@ -13,6 +13,7 @@ frame's forward pass; appending to it and the MaskGIT schedule stay in host code
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -80,7 +81,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
                          ["tokens", *CACHE_IN], ["frame", *CACHE_OUT]),
     }
     for name, (module, args, inputs, outputs) in jobs.items():
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer warns about Python-level shape arithmetic; every shape here is static.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(module, args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
                               opset_version=OPSET, dynamo=False)
     cfg.save(out / CONFIG_FILE)

@@ -5,6 +5,11 @@ schedule, sampling and cache bookkeeping are the PyTorch `WorldModel`'s own host
 Providers are tried in the order TensorRT -> CUDA -> CPU among those available, and
 `provider` says which one the session really runs on: onnxruntime-gpu silently falls back to
 CPU when the CUDA/cuDNN libraries are missing, which is detected and warned about.
+
+Every graph runs through IO binding on torch tensors: inputs and outputs are bound by pointer,
+so with the CUDA/TensorRT provider and a CUDA build of torch the tokens, logits and both
+temporal caches stay on the GPU between steps (only sampled tokens' logits feed host-side
+sampling through torch ops on the same device); on CPU the binding avoids copies too.
 """
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from genie_robotics.config import GenieConfig
@@ -22,6 +26,8 @@ from genie_robotics.models.world_model import WorldModel
 from genie_robotics.nn.st_transformer import TemporalCache
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+ORT_TO_TORCH = {"tensor(float)": torch.float32, "tensor(int64)": torch.int64, "tensor(bool)": torch.bool}
 
 
 def choose_providers(requested: list[str] | None = None) -> list[str]:
@@ -51,8 +57,6 @@ class OnnxWorldModel(WorldModel):
         self.temperature = temperature if temperature is not None else dc.temperature
         self.schedule = schedule or dc.schedule
         self.use_cache = True
-        self.device = torch.device("cpu")
-        self.generator = torch.Generator().manual_seed(seed)
         self.state = None
         self.genie = None
         wanted = choose_providers(providers)
@@ -64,34 +68,80 @@ class OnnxWorldModel(WorldModel):
         if self.provider != wanted[0]:
             warnings.warn(f"ONNX Runtime asked for {wanted[0]} but runs on {self.provider} "
                           "(GPU libraries missing?)", RuntimeWarning, stacklevel=2)
+        on_gpu = self.provider in GPU_PROVIDERS and torch.cuda.is_available()
+        self.device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.outputs = {name: [(o.name, tuple(o.shape), ORT_TO_TORCH[o.type]) for o in sess.get_outputs()]
+                        for name, sess in self.sessions.items()}
 
     def _single(self, batch: int) -> None:
         if batch != 1:
             raise GenieError(f"the ONNX graphs are exported for batch 1; got a batch of {batch}")
 
-    def _run(self, name: str, *inputs) -> list[np.ndarray]:
-        names = self.meta["graphs"][name]["inputs"]
-        feeds = {n: (x.cpu().numpy() if isinstance(x, torch.Tensor) else x) for n, x in zip(names, inputs)}
-        return self.sessions[name].run(None, feeds)
+    def _bind(self, tensor: torch.Tensor):
+        """(device type, device id, numpy dtype, shape, pointer) of a contiguous tensor for IO binding."""
+        dtype = torch.empty(0, dtype=tensor.dtype).numpy().dtype
+        return tensor.device.type, tensor.device.index or 0, dtype, list(tensor.shape), tensor.data_ptr()
+
+    def _run(self, name: str, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        """Run one graph with inputs and outputs bound in place on `self.device`."""
+        session = self.sessions[name]
+        binding = session.io_binding()
+        inputs = [x.to(self.device).contiguous() for x in inputs]  # kept alive until the run ends
+        for input_name, x in zip(self.meta["graphs"][name]["inputs"], inputs):
+            binding.bind_input(input_name, *self._bind(x))
+        outputs = [torch.empty(shape, dtype=dtype, device=self.device) for _, shape, dtype in self.outputs[name]]
+        for (output_name, _, _), y in zip(self.outputs[name], outputs):
+            binding.bind_output(output_name, *self._bind(y))
+        if self.device.type == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()  # inputs written by torch are ready
+        session.run_with_iobinding(binding)
+        return outputs
 
     def encode_frames(self, frames_BHWC: torch.Tensor) -> torch.Tensor:
         self._single(frames_BHWC.shape[0])
-        return torch.from_numpy(self._run("encoder", frames_BHWC)[0])
+        return self._run("encoder", frames_BHWC)[0]
 
     def empty_caches(self, batch: int) -> tuple[TemporalCache, TemporalCache]:
         self._single(batch)
         C = self.cfg.frames - 1
 
         def empty(shape):
-            return TemporalCache(torch.zeros(shape), torch.zeros(shape), torch.zeros(C, dtype=torch.bool))
+            zeros = torch.zeros(shape, device=self.device)
+            return TemporalCache(zeros, zeros.clone(), torch.zeros(C, dtype=torch.bool, device=self.device))
 
         return empty(self.meta["dynamics_cache_shape"]), empty(self.meta["decoder_cache_shape"])
 
     def dynamics_step(self, tokens_BN, actions_B, cache):
-        action = np.array([self.cfg.num_actions], np.int64) if actions_B is None else actions_B.cpu().numpy().astype(np.int64)
+        action = torch.tensor([self.cfg.num_actions]) if actions_B is None else actions_B.long()
         logits, k, v = self._run("dynamics_step", tokens_BN, action, cache.keys_LXHCD, cache.values_LXHCD, cache.valid_C)
-        return torch.from_numpy(logits), torch.from_numpy(k), torch.from_numpy(v)
+        return logits, k, v
 
     def decode_step(self, tokens_BN, cache):
         frame, k, v = self._run("decoder_step", tokens_BN, cache.keys_LXHCD, cache.values_LXHCD, cache.valid_C)
-        return torch.from_numpy(frame), cache.append(torch.from_numpy(k), torch.from_numpy(v))
+        return frame, cache.append(k, v)
+
+
+def load_world_model(path: str | Path, backend: str = "auto", providers: list[str] | None = None, **kwargs) -> WorldModel:
+    """A `WorldModel` (torch) or `OnnxWorldModel` for a checkpoint or an ONNX export directory.
+
+    backend "auto" picks ONNX for an export directory and PyTorch for a checkpoint; "onnx" on
+    a checkpoint exports it to a temporary directory first.
+    """
+    import tempfile
+
+    from genie_robotics.export.onnx_export import export_onnx
+
+    path = Path(path)
+    is_export = (path / METADATA_FILE).is_file()
+    if backend == "auto":
+        backend = "onnx" if is_export else "torch"
+    if backend == "torch":
+        if is_export:
+            raise GenieError(f"{path} is an ONNX export; use backend onnx, or point at the checkpoint")
+        return WorldModel.from_checkpoint(path, **kwargs)
+    if backend != "onnx":
+        raise GenieError(f"backend must be auto, onnx or torch, got {backend!r}")
+    if not is_export:
+        path = export_onnx(path, tempfile.mkdtemp(prefix="genie_onnx_"))
+    return OnnxWorldModel(path, providers=providers, **kwargs)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")  # the `ros` extra; scripts/test.sh installs it
+from ros_nodes.client import GenieSimClient, image_msg_to_array, stamp_seconds  # noqa: E402
 
 
 @pytest.fixture
@@ -31,34 +32,6 @@ def _start_node(*params, console_script=False):
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
 
 
-class Client:
-    def __init__(self):
-        from rclpy.node import Node
-        from sensor_msgs.msg import CameraInfo, Image
-        from std_msgs.msg import UInt8
-        from std_srvs.srv import Trigger
-
-        rclpy.init()
-        self.node = Node("genie_sim_test_client")
-        self.images, self.infos = [], []
-        self.node.create_subscription(Image, "camera/image", self.images.append, 10)
-        self.node.create_subscription(CameraInfo, "camera/camera_info", self.infos.append, 10)
-        self.action = self.node.create_publisher(UInt8, "action", 10)
-        self.prompt = self.node.create_publisher(Image, "prompt", 5)
-        self.reset = self.node.create_client(Trigger, "reset")
-        self.UInt8, self.Image, self.Trigger = UInt8, Image, Trigger
-
-    def spin_until(self, condition, timeout=60.0):
-        end = time.time() + timeout
-        while time.time() < end and not condition():
-            rclpy.spin_once(self.node, timeout_sec=0.05)
-        return condition()
-
-    def close(self):
-        self.node.destroy_node()
-        rclpy.shutdown()
-
-
 def _image(encoding, height, width, channels, data=None):
     from sensor_msgs.msg import Image
 
@@ -71,11 +44,11 @@ def _image(encoding, height, width, channels, data=None):
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_node_publishes_a_frame_per_action_and_survives_bad_input(ros_env, backend):
     node = _start_node(f"backend:={backend}", console_script=backend == "onnx")  # both ways of starting it
-    client = Client()
+    client = GenieSimClient("genie_sim_test_client")
     try:
-        assert client.spin_until(lambda: client.action.get_subscription_count() > 0, 120), "node never subscribed"
+        assert client.wait_for_node(120), "node never came up"
         for action in (3, 9, 1):  # 9 is not a latent action: logged and ignored
-            client.action.publish(client.UInt8(data=action))
+            client.action_pub.publish(client.UInt8(data=action))
         assert client.spin_until(lambda: len(client.images) >= 2 and len(client.infos) >= 2, 120)
         img, info = client.images[-1], client.infos[-1]
         assert (img.height, img.width, img.encoding, img.step) == (64, 64, "rgb8", 192) and len(img.data) == 64 * 64 * 3
@@ -84,15 +57,14 @@ def test_node_publishes_a_frame_per_action_and_survives_bad_input(ros_env, backe
         # A prompt of another size and encoding restarts the world; broken ones are ignored.
         for msg in (_image("bgr8", 32, 48, 3), _image("rgb8", 10, 10, 3, data=b"short"), _image("yuv422", 4, 4, 2),
                     _image("mono8", 20, 30, 1)):
-            client.prompt.publish(msg)
+            client.prompt_pub.publish(msg)
         seen = len(client.images)
         assert client.spin_until(lambda: len(client.images) >= seen + 2, 60)
-        assert client.reset.wait_for_service(timeout_sec=30)
-        future = client.reset.call_async(client.Trigger.Request())
-        assert client.spin_until(future.done, 60) and future.result().success
-        client.action.publish(client.UInt8(data=5))
-        seen = len(client.images)
-        assert client.spin_until(lambda: len(client.images) > seen, 60)
+        assert client.reset(60) is not None
+        assert client.send_action(5) is not None
+        stamps = [stamp_seconds(m) for m in client.images]
+        assert all(b > a for a, b in zip(stamps, stamps[1:])), "stamps must increase"
+        assert client.spin_until(lambda: len(client.step_times) >= 3, 10) and min(client.step_times) > 0
         assert node.poll() is None, "node exited"
     finally:
         client.close()
@@ -105,4 +77,27 @@ def test_node_publishes_a_frame_per_action_and_survives_bad_input(ros_env, backe
 def test_bad_backend_parameter_is_one_line(ros_env):
     node = _start_node("backend:=tpu")
     out = node.communicate(timeout=120)[0]
-    assert node.returncode == 2 and "backend must be onnx or torch, got 'tpu'" in out
+    assert node.returncode == 2 and "backend must be auto, onnx or torch, got 'tpu'" in out
+
+
+def test_timer_mode_free_runs_holding_the_last_action_in_a_namespace(ros_env):
+    node = subprocess.Popen(
+        [sys.executable, "-m", "ros_nodes.genie_sim_node", "--ros-args", "-r", "__ns:=/sim", "-p", "mode:=timer",
+         "-p", "fps:=20.0", "-p", "maskgit_steps:=1", "-p", "backend:=torch"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    client = GenieSimClient("genie_sim_timer_client", namespace="/sim")
+    try:
+        assert client.wait_for_node(120), "node never came up"
+        client.action_pub.publish(client.UInt8(data=6))  # one action message, then nothing
+        seen = len(client.images)
+        assert client.spin_until(lambda: len(client.images) >= seen + 4, 60), "timer mode stopped publishing"
+        frames = [image_msg_to_array(m) for m in client.images[seen:]]
+        assert all(f.shape == (64, 64, 3) for f in frames)
+        stamps = [stamp_seconds(m) for m in client.images]
+        assert all(b > a for a, b in zip(stamps, stamps[1:]))
+        assert client.spin_until(lambda: len(client.step_times) >= 4, 10)
+    finally:
+        client.close()
+        node.terminate()
+        out = node.communicate(timeout=30)[0]
+    assert "mode timer" in out

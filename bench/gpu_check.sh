@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The GPU measurements of bench/, as one script for a lent GPU machine whose python3 already
+# has torch (CUDA) + numpy + safetensors + pyyaml + pillow + tqdm. Writes JSON files to $1.
+# Usage: bash bench/gpu_check.sh OUT_DIR
+set -uo pipefail
+out="${1:?usage: bench/gpu_check.sh OUT_DIR}"
+mkdir -p "$out"
+export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+python3 -c "import torch, onnxruntime as o; print('torch', torch.__version__, 'onnxruntime', o.__version__, o.get_available_providers())" | tee -a "$out/gpu.txt"
+# World-model step on the small preset: cache vs recompute at 4, 8 and 25 MaskGIT steps.
+timeout 240 python3 bench/rollout.py --preset small --device cuda --maskgit-steps 4 8 25 --contexts 1 4 16 \
+    > "$out/rollout_small_cuda.json" 2> "$out/rollout.err"; echo "rollout rc=$?"
+# Training throughput + MFU on the small preset (bf16 autocast), eager then torch.compile.
+timeout 150 python3 bench/train.py --preset small --device cuda --batch 8 --frames 16 --steps 10 \
+    > "$out/train_small_cuda.json" 2> "$out/train.err"; echo "train rc=$?"
+timeout 200 python3 bench/train.py --preset small --device cuda --batch 8 --frames 16 --steps 10 --compile \
+    > "$out/train_small_cuda_compile.json" 2> "$out/train_compile.err"; echo "train compile rc=$?"
+tail -3 "$out"/*.err
+cat "$out"/*.json

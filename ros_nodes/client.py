@@ -1,0 +1,80 @@
+"""An rclpy client of the genie_sim node: send latent actions and prompts, collect the frames.
+
+Used by the ROS demo and the integration tests, always in a process separate from the node.
+Every wait is a spin with a timeout on a condition (discovery, a frame, a service reply),
+never a fixed sleep.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class GenieSimClient:
+    def __init__(self, name: str = "genie_sim_client", namespace: str = "") -> None:
+        import rclpy
+        from rclpy.node import Node
+        from sensor_msgs.msg import CameraInfo, Image
+        from std_msgs.msg import Float32, UInt8
+        from std_srvs.srv import Trigger
+
+        self._rclpy = rclpy
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = Node(name, namespace=namespace)
+        self.images: list = []
+        self.infos: list = []
+        self.step_times: list[float] = []
+        self.node.create_subscription(Image, "camera/image", self.images.append, 10)
+        self.node.create_subscription(CameraInfo, "camera/camera_info", self.infos.append, 10)
+        self.node.create_subscription(Float32, "genie_sim/step_time", lambda m: self.step_times.append(m.data), 10)
+        self.action_pub = self.node.create_publisher(UInt8, "action", 10)
+        self.prompt_pub = self.node.create_publisher(Image, "prompt", 5)
+        self.reset_client = self.node.create_client(Trigger, "reset")
+        self.UInt8, self.Image, self.Trigger = UInt8, Image, Trigger
+
+    def spin_until(self, condition, timeout: float = 60.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not condition():
+            self._rclpy.spin_once(self.node, timeout_sec=0.05)
+        return bool(condition())
+
+    def wait_for_node(self, timeout: float = 120.0) -> bool:
+        """Discovery: the node subscribes to `action` and publishes `camera/image`."""
+        return self.spin_until(lambda: self.action_pub.get_subscription_count() > 0
+                               and self.node.count_publishers(self._qualified("camera/image")) > 0, timeout)
+
+    def _qualified(self, topic: str) -> str:
+        ns = self.node.get_namespace().rstrip("/")
+        return f"{ns}/{topic}"
+
+    def send_action(self, action: int, timeout: float = 60.0):
+        """Publish one latent action and wait for the frame it produces (None on timeout)."""
+        seen = len(self.images)
+        self.action_pub.publish(self.UInt8(data=int(action)))
+        return self.images[seen] if self.spin_until(lambda: len(self.images) > seen, timeout) else None
+
+    def reset(self, timeout: float = 60.0):
+        """Call the reset service and wait for the restarted prompt frame (None on timeout)."""
+        if not self.reset_client.wait_for_service(timeout_sec=timeout):
+            return None
+        seen = len(self.images)
+        future = self.reset_client.call_async(self.Trigger.Request())
+        if not self.spin_until(lambda: future.done() and len(self.images) > seen, timeout):
+            return None
+        return self.images[seen]
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        self._rclpy.try_shutdown()
+
+
+def image_msg_to_array(msg) -> np.ndarray:
+    """An rgb8 sensor_msgs/Image from the node -> uint8 [H, W, 3]."""
+    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+    return rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3).copy()
+
+
+def stamp_seconds(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
