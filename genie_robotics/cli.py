@@ -32,7 +32,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     run_demo(DemoOptions(
         checkpoint=Path(args.checkpoint), out=Path(args.out), data_root=Path(args.data_root),
         rollout_steps=args.rollout_steps, maskgit_steps=args.maskgit_steps, temperature=args.temperature,
-        seed=args.seed, progress=not args.no_progress,
+        seed=args.seed, progress=not args.no_progress, in_process=args.in_process, timeout=args.timeout,
     ))
 
 
@@ -41,6 +41,79 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
     out = export_onnx(args.checkpoint, args.out)
     print(f"wrote encoder.onnx, dynamics_step.onnx, decoder_step.onnx, config.yaml and genie_onnx.json to {out}")
+
+
+def _cmd_play(args: argparse.Namespace) -> None:
+    from genie_robotics.play import PlayOptions, parse_script, play
+
+    summary = play(PlayOptions(
+        model=Path(args.model), prompt=Path(args.prompt) if args.prompt else None,
+        actions=parse_script(args.actions) if args.actions is not None else None,
+        record=Path(args.record) if args.record else None, backend=args.backend, maskgit_steps=args.maskgit_steps,
+        temperature=args.temperature, seed=args.seed, scale=args.scale,
+    ))
+    print(f"played {summary['steps']} steps on {summary['backend']} at {summary['frames_per_s']} frames/s"
+          + (f"; recorded {summary['recorded_frames']} frames to {summary['record']}" if summary["record"] else ""))
+
+
+def _cmd_eval(args: argparse.Namespace) -> None:
+    from genie_robotics.evaluation import EvalOptions, evaluate, format_table, write_json
+
+    result = evaluate(EvalOptions(
+        model=Path(args.model), data=args.data, episodes=args.episodes, horizon=args.horizon, part=args.part,
+        maskgit_steps=args.maskgit_steps, temperature=args.temperature, seed=args.seed, batch=args.batch,
+        i3d=Path(args.i3d) if args.i3d else None, device=args.device, progress=not args.no_progress,
+    ))
+    print(format_table(result))
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    from genie_robotics.generate import GenerateOptions, generate
+    from genie_robotics.play import parse_script
+
+    script = None
+    if args.script is not None:
+        script = parse_script(args.script)
+        if "r" in script:
+            raise GenieError("--script takes latent actions 0-7 only (no r)")
+    summary = generate(GenerateOptions(
+        model=args.model, prompts=args.prompts, out=args.out, episodes=args.episodes, steps=args.steps,
+        policy=args.policy, script=script, stick_probability=args.stick_probability, overwrite=args.overwrite,
+        action_map=args.action_map, action_map_episodes=args.action_map_episodes, batch=args.batch,
+        maskgit_steps=args.maskgit_steps, temperature=args.temperature, seed=args.seed, device=args.device,
+        progress=not args.no_progress,
+    ))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {summary['episodes']} episodes x {summary['steps']} steps ({summary['policy']} policy) to "
+              f"{summary['out']} at {summary['frames_per_s']} frames/s"
+              + (f"; mapped real actions from {summary['action_map']['dataset']}" if summary["action_map"] else ""))
+
+
+def _cmd_probe(args: argparse.Namespace) -> None:
+    from genie_robotics.probe import ProbeOptions, probe
+
+    report = probe(ProbeOptions(
+        model=args.model, data=args.data, out=args.out, episodes=args.episodes, start_frames=args.start_frames,
+        rollout_steps=args.rollout_steps, maskgit_steps=args.maskgit_steps, temperature=args.temperature,
+        clusters=args.clusters, seed=args.seed, device=args.device, overwrite=args.overwrite,
+        progress=not args.no_progress,
+    ))
+
+    def fmt(values):
+        return " ".join(f"{v:.2f}" if v is not None else "-" for v in values)
+
+    print(f"probe of {report['model']} on {report['transitions']} transitions of {report['episodes']} episodes")
+    print(f"  code usage   {fmt(report['code_usage'])}")
+    print(f"  consistency  {fmt(report['consistency'])}  (random directions ~{report['consistency_chance']:.2f})")
+    if report["nmi"] is not None:
+        print(f"  NMI(codes, true-action clusters) {report['nmi']:.3f}; linear probe accuracy "
+              f"{report['linear_probe_accuracy']:.3f} (chance {report['linear_probe_chance']:.3f}), "
+              f"R2 {report['linear_probe_r2']:.3f}")
+    print(f"wrote {Path(args.out) / 'probe.json'}, {Path(args.out) / 'README.md'} and plots")
 
 
 def _cmd_train(rest: list[str]) -> int:
@@ -110,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from genie_robotics.demo import SHIPPED_CHECKPOINT
 
-    demo = sub.add_parser("demo", help="the shipped tiny checkpoint as a simulator: roll out all 8 latent actions "
-                                       "from a rendered MuJoCo frame")
+    demo = sub.add_parser("demo", help="the shipped tiny checkpoint as a simulator in ROS 2: export to ONNX, start the "
+                                       "genie_sim node, drive it through all 8 latent actions from a rendered MuJoCo frame")
     demo.add_argument("--checkpoint", default=str(SHIPPED_CHECKPOINT), help="checkpoint directory (default: the shipped tiny one)")
     demo.add_argument("--out", default="outputs/demo", help="output directory (default outputs/demo)")
     demo.add_argument("--data-root", default="outputs/data", help="where rendered prompt episodes are cached (default outputs/data)")
@@ -120,12 +193,99 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--temperature", type=float, default=1.0,
                       help="MaskGIT sampling temperature (default 1; the paper's 2 suits a fully trained model)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--in-process", action="store_true",
+                      help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
+    demo.add_argument("--timeout", type=float, default=180.0,
+                      help="seconds to wait for the node to come up and for any one frame (default 180)")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(func=_cmd_demo)
 
     train = sub.add_parser("train", add_help=False, help="train one phase (tokenizer, then dynamics) with DeepSpeed; "
                                                          "see `genie-robotics train --help`")
     train.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by training/train.py (see main)
+
+    from genie_robotics.play import PlayOptions
+
+    play = sub.add_parser("play", help="play the simulator: an OpenCV window (keys 1-8 act, r reset, q quit), or "
+                                       "headless with an action script, recording a GIF/MP4")
+    play.add_argument("model", help="checkpoint directory or ONNX export directory")
+    play.add_argument("--prompt", help="prompt image file (default: a held-out rendered MuJoCo frame)")
+    play.add_argument("--actions", help="headless: comma-separated latent actions 0-7, r = reset (e.g. 0,0,3,3,r,5)")
+    play.add_argument("--record", help="write what is shown to out.gif, out.mp4 or out.avi")
+    play.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
+                      help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint")
+    play.add_argument("--maskgit-steps", type=int, default=PlayOptions.maskgit_steps,
+                      help=f"MaskGIT steps per frame (default {PlayOptions.maskgit_steps}, for interactive speed)")
+    play.add_argument("--temperature", type=float, default=PlayOptions.temperature)
+    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--scale", type=int, default=PlayOptions.scale, help="upscale factor of the shown frames")
+    play.set_defaults(func=_cmd_play)
+
+    ev = sub.add_parser("eval", help="held-out metrics: tokenizer PSNR/SSIM, ΔtPSNR at t=4, rollout PSNR over t, "
+                                     "FVD with a user-supplied TorchScript I3D")
+    ev.add_argument("model", help="checkpoint directory")
+    ev.add_argument("--data", required=True, action="append", help="held-out RLDS dataset directory (repeatable)")
+    ev.add_argument("--episodes", type=int, default=32, help="episodes to evaluate, one clip each (default 32)")
+    ev.add_argument("--horizon", type=int, default=8, help="generated frames per rollout, >= 4 (default 8)")
+    ev.add_argument("--part", default="all", choices=["all", "validation", "train"],
+                    help="episodes to use: all (a held-out dataset, default) or the validation part training held out")
+    ev.add_argument("--maskgit-steps", type=int, default=25)
+    ev.add_argument("--temperature", type=float, default=2.0, help="MaskGIT temperature (default 2, as in the paper)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--batch", type=int, default=8, help="rollouts generated together")
+    ev.add_argument("--i3d", help="TorchScript I3D file (features [B, F] from videos [B, 3, T, 224, 224] in [-1, 1]) for FVD")
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--json", help="also write the result as JSON to this file")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=_cmd_eval)
+
+    from genie_robotics.probe import ProbeOptions
+
+    pr = sub.add_parser("probe", help="report on the latent action space: code usage, per-action motion consistency "
+                                      "(optical flow), NMI and a linear probe against true actions; JSON, plots, Markdown")
+    pr.add_argument("model", help="checkpoint directory")
+    pr.add_argument("--data", required=True, help="RLDS dataset directory (true actions, if it has them, are compared)")
+    pr.add_argument("--out", required=True, help="report directory (probe.json, README.md, PNG plots, GIF grid)")
+    pr.add_argument("--episodes", type=int, default=ProbeOptions.episodes, help="episodes read for usage / true actions")
+    pr.add_argument("--start-frames", type=int, default=ProbeOptions.start_frames,
+                    help="start frames of the consistency rollouts (rows of the grid)")
+    pr.add_argument("--rollout-steps", type=int, default=ProbeOptions.rollout_steps)
+    pr.add_argument("--maskgit-steps", type=int, default=ProbeOptions.maskgit_steps)
+    pr.add_argument("--temperature", type=float, default=ProbeOptions.temperature)
+    pr.add_argument("--clusters", type=int, default=ProbeOptions.clusters, help="k-means clusters of true actions")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--overwrite", action="store_true", help="replace an existing report at --out")
+    pr.add_argument("--no-progress", action="store_true")
+    pr.set_defaults(func=_cmd_probe)
+
+    from genie_robotics.generate import POLICIES, GenerateOptions
+
+    gen = sub.add_parser("generate", help="synthetic trajectories from the simulator under a latent-action policy, "
+                                          "written as an RLDS dataset (for policy pre-training)")
+    gen.add_argument("model", help="checkpoint directory")
+    gen.add_argument("--prompts", required=True, help="prompt frames: a folder of PNG/JPEG files, one image, or an RLDS "
+                                                      "dataset (first frame of each episode)")
+    gen.add_argument("--out", required=True, help="RLDS dataset directory to write")
+    gen.add_argument("--episodes", type=int, default=GenerateOptions.episodes)
+    gen.add_argument("--steps", type=int, default=GenerateOptions.steps, help="frames per episode, prompt included")
+    gen.add_argument("--policy", default="uniform", choices=POLICIES)
+    gen.add_argument("--script", help="actions of the script policy, cycled (e.g. 0,0,3,3,5)")
+    gen.add_argument("--stick-probability", type=float, default=GenerateOptions.stick_probability,
+                     help="sticky policy: probability of repeating the previous action")
+    gen.add_argument("--action-map", help="labelled RLDS dataset with true actions: fit latent -> real action and write "
+                                          "the mapped real action into every step")
+    gen.add_argument("--action-map-episodes", type=int, default=GenerateOptions.action_map_episodes,
+                     help="episodes of the labelled dataset used to fit the map")
+    gen.add_argument("--batch", type=int, default=GenerateOptions.batch, help="episodes generated together")
+    gen.add_argument("--maskgit-steps", type=int, help="default: the checkpoint's config")
+    gen.add_argument("--temperature", type=float, help="default: the checkpoint's config")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--device", default="cpu", help="cpu or cuda")
+    gen.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    gen.add_argument("--json", action="store_true", help="print the summary as JSON")
+    gen.add_argument("--no-progress", action="store_true")
+    gen.set_defaults(func=_cmd_generate)
 
     export = sub.add_parser("export", help="export a checkpoint as ONNX graphs (encoder, dynamics step with KV cache, decoder step)")
     export.add_argument("checkpoint", help="checkpoint directory (config.yaml + model.safetensors)")

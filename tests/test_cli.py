@@ -51,3 +51,31 @@ def test_demo_with_a_missing_checkpoint_is_one_line(tmp_path):
 def test_help_lists_the_commands():
     run = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and "info" in run.stdout and "demo" in run.stdout
+
+
+def test_generate_then_probe_from_the_command_line(tmp_path, mujoco_dir):
+    """The CLI wiring of generate and probe (their behaviour is tested in test_generate / test_probe)."""
+    from genie_robotics.data.rlds_reader import open_rlds
+    from genie_robotics.demo import SHIPPED_CHECKPOINT
+
+    cli = [sys.executable, "-m", "genie_robotics.cli"]
+    gen = subprocess.run([*cli, "generate", str(SHIPPED_CHECKPOINT), "--prompts", str(mujoco_dir), "--out",
+                          str(tmp_path / "gen"), "--episodes", "2", "--steps", "3", "--policy", "script", "--script",
+                          "4,5", "--maskgit-steps", "1", "--action-map", str(mujoco_dir), "--json", "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
+    assert gen.returncode == 0, gen.stderr
+    summary = json.loads(gen.stdout)
+    assert summary["episodes"] == 2 and summary["action_map"]["action_dim"] == 5
+    src = open_rlds(tmp_path / "gen")
+    assert src.episodes == 2 and src.action_dim == 5
+    again = subprocess.run([*cli, "generate", str(SHIPPED_CHECKPOINT), "--prompts", str(mujoco_dir), "--out",
+                            str(tmp_path / "gen")], capture_output=True, text=True)
+    assert again.returncode == 2 and "--overwrite" in again.stderr and again.stderr.count("\n") == 1
+
+    probe = subprocess.run([*cli, "probe", str(SHIPPED_CHECKPOINT), "--data", str(mujoco_dir), "--out",
+                            str(tmp_path / "probe"), "--episodes", "2", "--start-frames", "1", "--rollout-steps", "1",
+                            "--maskgit-steps", "1", "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert probe.returncode == 0, probe.stderr
+    report = json.loads((tmp_path / "probe" / "probe.json").read_text())
+    assert len(report["code_usage"]) == 8 and len(report["consistency"]) == 8 and report["nmi"] is not None
+    assert "code usage" in probe.stdout and (tmp_path / "probe" / "README.md").is_file()
