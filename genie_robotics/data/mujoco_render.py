@@ -30,8 +30,8 @@ SCENES = {
     "manipulator-ball": Scene("manipulator", "bring_ball", "bring the ball to the target"),
     "manipulator-peg": Scene("manipulator", "insert_peg", "insert the peg into the slot"),
 }
-ARM_ACTUATORS = 4
-CAMERA_ZOOM = 0.75  # narrows the fixed camera's field of view: the arm fills more of a 64x64 frame  # root, shoulder, elbow, wrist; the fifth actuator is the gripper
+ARM_ACTUATORS = 4  # root, shoulder, elbow, wrist; the fifth actuator is the gripper
+CAMERA_ZOOM = 0.75  # narrows the fixed camera's field of view: the arm fills more of a 64x64 frame
 FPS = 10
 
 
