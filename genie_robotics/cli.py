@@ -39,7 +39,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _cmd_export(args: argparse.Namespace) -> None:
     from genie_robotics.export.onnx_export import export_onnx
 
-    out = export_onnx(args.checkpoint, args.out)
+    out = export_onnx(args.checkpoint, args.out, dynamic_batch=args.dynamic_batch)
     print(f"wrote encoder.onnx, dynamics_step.onnx, decoder_step.onnx, config.yaml and genie_onnx.json to {out}")
 
 
@@ -290,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export a checkpoint as ONNX graphs (encoder, dynamics step with KV cache, decoder step)")
     export.add_argument("checkpoint", help="checkpoint directory (config.yaml + model.safetensors)")
     export.add_argument("--out", required=True, help="directory for the ONNX graphs and their metadata")
+    export.add_argument("--dynamic-batch", action="store_true",
+                        help="symbolic batch dimension (batched rollouts) instead of static batch 1 (the ROS node's)")
     export.set_defaults(func=_cmd_export)
 
     data = sub.add_parser("data", help="robot video datasets (RLDS): render with MuJoCo, inspect")

@@ -22,6 +22,15 @@ from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
 from genie_robotics.evaluation import delta_psnr, tokenizer_psnr
 
 
+REPORT_COMMANDS = """
+genie-robotics data render --out outputs/data/heldout-ball-64x64-seed2000 --episodes 32 --steps 16 --seed 2000
+genie-robotics eval genie_robotics/checkpoints/tiny --data outputs/data/heldout-ball-64x64-seed2000 --episodes 32 \\
+   --horizon 8 --maskgit-steps 25 --temperature 2 --json genie_robotics/checkpoints/tiny/eval.json
+genie-robotics probe genie_robotics/checkpoints/tiny --data outputs/data/heldout-ball-64x64-seed2000 \\
+   --out genie_robotics/checkpoints/tiny/probe
+"""
+
+
 def measure(export: Path, data: str, val_fraction: float, clip_frames: int = 8) -> dict:
     genie = load_checkpoint(export)
     cfg = genie.cfg
@@ -82,6 +91,14 @@ LAM code usage (EMA at the end of training): {metrics['lam_code_usage']}.
 
 Measured with `python -m training.model_card` on {datetime.date.today().isoformat()}. A tiny model
 trained for minutes on a CPU: it shows the pipeline end to end; it is not a useful simulator.
+
+## Eval and probe reports (beside this card)
+`eval.json` and `probe/` (probe.json, README.md, plots, rollout grid) come from episodes rendered
+with another seed than the training data:
+
+```
+{REPORT_COMMANDS.strip()}
+```
 """
     atomic_write_text(args.out / "MODEL_CARD.md", card)
     print(json.dumps(metrics, indent=2))

@@ -9,6 +9,8 @@
 
 The cache is an explicit input/output with a fixed shape, so one MaskGIT iteration costs one
 frame's forward pass; appending to it and the MaskGIT schedule stay in host code.
+Graphs are static batch 1 (what the ROS node runs); `dynamic_batch=True` makes the batch a
+symbolic dimension ("batch", and "batch_tokens" = batch x N in the cache) for batched rollouts.
 """
 from __future__ import annotations
 
@@ -61,21 +63,29 @@ class DecoderStepGraph(nn.Module):
         return self.genie.tokenizer.decode_frame(tokens_BN, TemporalCache(keys, values, valid))
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
+# Which dimension of each named input/output is the batch ("batch") or batch x tokens ("batch_tokens").
+BATCH_AXES = {"frame": {0: "batch"}, "tokens": {0: "batch"}, "action": {0: "batch"}, "logits": {0: "batch"},
+              "cache_keys": {1: "batch_tokens"}, "cache_values": {1: "batch_tokens"},
+              "new_keys": {1: "batch_tokens"}, "new_values": {1: "batch_tokens"}}
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = False) -> Path:
     """Write the three graphs, the model config and the metadata JSON to `out`."""
     genie = load_checkpoint(checkpoint).float().eval()
     cfg = genie.cfg
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     N = cfg.tokens_per_frame
-    tokens = torch.zeros(1, N, dtype=torch.long)
-    dyn_cache = genie.dynamics.empty_cache(1)
-    dec_cache = genie.tokenizer.empty_decoder_cache(1)
-    frame = torch.zeros(1, cfg.height, cfg.width, 3, dtype=torch.uint8)
+    B = 2 if dynamic_batch else 1  # trace with 2 so no batch-1 broadcast is baked into a dynamic graph
+    tokens = torch.zeros(B, N, dtype=torch.long)
+    dyn_cache = genie.dynamics.empty_cache(B)
+    dec_cache = genie.tokenizer.empty_decoder_cache(B)
+    frame = torch.zeros(B, cfg.height, cfg.width, 3, dtype=torch.uint8)
     jobs = {
         "encoder": (EncoderGraph(genie), (frame,), ["frame"], ["tokens"]),
         "dynamics_step": (DynamicsStepGraph(genie),
-                          (tokens, torch.tensor([cfg.num_actions]), dyn_cache.keys_LXHCD, dyn_cache.values_LXHCD, dyn_cache.valid_C),
+                          (tokens, torch.full((B,), cfg.num_actions), dyn_cache.keys_LXHCD, dyn_cache.values_LXHCD,
+                           dyn_cache.valid_C),
                           ["tokens", "action", *CACHE_IN], ["logits", *CACHE_OUT]),
         "decoder_step": (DecoderStepGraph(genie), (tokens, dec_cache.keys_LXHCD, dec_cache.values_LXHCD, dec_cache.valid_C),
                          ["tokens", *CACHE_IN], ["frame", *CACHE_OUT]),
@@ -84,15 +94,18 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
         with torch.no_grad(), warnings.catch_warnings():
             # The tracer warns about Python-level shape arithmetic; every shape here is static.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            axes = {n: BATCH_AXES[n] for n in (*inputs, *outputs) if n in BATCH_AXES} if dynamic_batch else None
             torch.onnx.export(module, args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
-                              opset_version=OPSET, dynamo=False)
+                              opset_version=OPSET, dynamo=False, dynamic_axes=axes)
     cfg.save(out / CONFIG_FILE)
     meta = {
         "format": "genie_robotics onnx v1",
         "height": cfg.height, "width": cfg.width, "tokens_per_frame": N, "vocab": cfg.tokenizer.quantizer.num_codes,
         "mask_id": cfg.tokenizer.quantizer.num_codes, "num_actions": cfg.num_actions, "no_action": cfg.num_actions,
         "context_frames": cfg.frames, "fps": cfg.fps,
-        "dynamics_cache_shape": list(dyn_cache.keys_LXHCD.shape), "decoder_cache_shape": list(dec_cache.keys_LXHCD.shape),
+        "dynamic_batch": dynamic_batch,  # cache shapes below are per batch element (X = N)
+        "dynamics_cache_shape": _per_element(dyn_cache.keys_LXHCD.shape, B),
+        "decoder_cache_shape": _per_element(dec_cache.keys_LXHCD.shape, B),
         "maskgit": {"steps": cfg.dynamics.maskgit_steps, "temperature": cfg.dynamics.temperature,
                     "schedule": cfg.dynamics.schedule},
         "graphs": {name: {"file": f"{name}.onnx", "inputs": job[2], "outputs": job[3]} for name, job in jobs.items()},
@@ -100,3 +113,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
     }
     (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out
+
+
+def _per_element(shape_LXHCD, batch: int) -> list[int]:
+    L, X, H, C, D = shape_LXHCD
+    return [L, X // batch, H, C, D]

@@ -1,4 +1,4 @@
-"""The world model on ONNX Runtime: same reset/step/rollout as `WorldModel`, batch 1.
+"""The world model on ONNX Runtime: same reset/step/rollout as `WorldModel`.
 
 The three exported graphs replace the three model calls of a cached rollout; the MaskGIT
 schedule, sampling and cache bookkeeping are the PyTorch `WorldModel`'s own host code.
@@ -71,17 +71,30 @@ class OnnxWorldModel(WorldModel):
         on_gpu = self.provider in GPU_PROVIDERS and torch.cuda.is_available()
         self.device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.outputs = {name: [(o.name, tuple(o.shape), ORT_TO_TORCH[o.type]) for o in sess.get_outputs()]
+        self.outputs = {name: [(o.name, o.shape, ORT_TO_TORCH[o.type]) for o in sess.get_outputs()]
                         for name, sess in self.sessions.items()}
 
     def _single(self, batch: int) -> None:
-        if batch != 1:
-            raise GenieError(f"the ONNX graphs are exported for batch 1; got a batch of {batch}")
+        if batch != 1 and not self.meta.get("dynamic_batch"):
+            raise GenieError(f"the ONNX graphs are exported for batch 1; got a batch of {batch} "
+                             "(export with --dynamic-batch for batched rollouts)")
 
     def _bind(self, tensor: torch.Tensor):
         """(device type, device id, numpy dtype, shape, pointer) of a contiguous tensor for IO binding."""
         dtype = torch.empty(0, dtype=tensor.dtype).numpy().dtype
         return tensor.device.type, tensor.device.index or 0, dtype, list(tensor.shape), tensor.data_ptr()
+
+    def _output_shapes(self, name: str, B: int) -> list[list[int]]:
+        """Concrete output shapes for a batch of B (dynamic-batch graphs leave some dims symbolic)."""
+        cfg, N = self.cfg, self.cfg.tokens_per_frame
+
+        def new_kv(cache_shape):
+            L, _, H, _, D = cache_shape
+            return [[L, B * N, H, D]] * 2
+
+        return {"encoder": [[B, N]],
+                "dynamics_step": [[B, N, self.meta["vocab"]], *new_kv(self.meta["dynamics_cache_shape"])],
+                "decoder_step": [[B, cfg.height, cfg.width, 3], *new_kv(self.meta["decoder_cache_shape"])]}[name]
 
     def _run(self, name: str, *inputs: torch.Tensor) -> list[torch.Tensor]:
         """Run one graph with inputs and outputs bound in place on `self.device`."""
@@ -90,7 +103,9 @@ class OnnxWorldModel(WorldModel):
         inputs = [x.to(self.device).contiguous() for x in inputs]  # kept alive until the run ends
         for input_name, x in zip(self.meta["graphs"][name]["inputs"], inputs):
             binding.bind_input(input_name, *self._bind(x))
-        outputs = [torch.empty(shape, dtype=dtype, device=self.device) for _, shape, dtype in self.outputs[name]]
+        B = inputs[0].shape[0]  # every graph's first input (frame or tokens) is batch-major
+        outputs = [torch.empty(shape, dtype=dtype, device=self.device)
+                   for shape, (_, _, dtype) in zip(self._output_shapes(name, B), self.outputs[name])]
         for (output_name, _, _), y in zip(self.outputs[name], outputs):
             binding.bind_output(output_name, *self._bind(y))
         if self.device.type == "cuda":
@@ -107,13 +122,14 @@ class OnnxWorldModel(WorldModel):
         C = self.cfg.frames - 1
 
         def empty(shape):
-            zeros = torch.zeros(shape, device=self.device)
+            L, N, H, C, D = shape
+            zeros = torch.zeros(L, batch * N, H, C, D, device=self.device)
             return TemporalCache(zeros, zeros.clone(), torch.zeros(C, dtype=torch.bool, device=self.device))
 
         return empty(self.meta["dynamics_cache_shape"]), empty(self.meta["decoder_cache_shape"])
 
     def dynamics_step(self, tokens_BN, actions_B, cache):
-        action = torch.tensor([self.cfg.num_actions]) if actions_B is None else actions_B.long()
+        action = torch.full((tokens_BN.shape[0],), self.cfg.num_actions) if actions_B is None else actions_B.long()
         logits, k, v = self._run("dynamics_step", tokens_BN, action, cache.keys_LXHCD, cache.values_LXHCD, cache.valid_C)
         return logits, k, v
 

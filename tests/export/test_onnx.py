@@ -63,6 +63,19 @@ def test_not_an_export_and_unknown_provider(exported, tmp_path):
         OnnxWorldModel(exported[1], providers=["NopeExecutionProvider"])
 
 
+def test_dynamic_batch_export_rolls_out_a_batch_like_torch(exported, tmp_path):
+    genie, static = exported
+    ckpt = save_checkpoint(genie, tmp_path / "ckpt")
+    dynamic = export_onnx(ckpt, tmp_path / "onnx", dynamic_batch=True)
+    prompts = np.random.default_rng(3).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    actions = [[0, 1, 2, 3, 4, 5], [7, 7, 7, 7, 7, 7], [2, 6, 2, 6, 2, 6]]  # 6 steps: the 4-frame cache slides
+    a = OnnxWorldModel(dynamic, maskgit_steps=2, seed=4).rollout(prompts, actions)
+    b = WorldModel(genie, maskgit_steps=2, seed=4).rollout(prompts, actions)
+    assert a.shape == (3, 7, 64, 64, 3) and np.abs(a.astype(int) - b).max() <= 1
+    single = OnnxWorldModel(dynamic, maskgit_steps=2, seed=4).rollout(prompts[:1], actions[:1])
+    assert np.abs(single.astype(int) - OnnxWorldModel(static, maskgit_steps=2, seed=4).rollout(prompts[:1], actions[:1])).max() <= 1
+
+
 def test_batch_other_than_one_is_refused(exported):
     with pytest.raises(GenieError, match="batch 1"):
         OnnxWorldModel(exported[1]).reset(np.zeros((2, 64, 64, 3), np.uint8))
