@@ -324,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["train"]:  # its options belong to training/train.py's parser
             return _cmd_train(argv[1:])
+        from genie_robotics.allocator import keep_freed_memory
+
+        keep_freed_memory()  # rollouts: up to 1.6x faster on CPU (bench/allocator.py)
         args = build_parser().parse_args(argv)
         return args.func(args) or 0
     except GenieError as exc:
