@@ -12,8 +12,9 @@ script `genie_sim_node --ros-args ...`.
 """
 from __future__ import annotations
 
+import os
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ PARAMETERS = {
     "sensor_qos": False,  # best-effort sensor-data QoS instead of reliable (REP-2003 allows both)
 }
 NUM_ACTIONS = 8
+SHUTDOWN_GRACE_S = 10.0  # longest the node waits for its own ROS cleanup after being stopped
 
 
 def image_to_rgb(msg) -> np.ndarray:
@@ -163,10 +165,31 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
+        # Once asked to stop, stop: if DDS or ONNX Runtime teardown blocks, leave anyway.
+        watchdog = threading.Timer(SHUTDOWN_GRACE_S, _leave_now, args=(0,))
+        watchdog.daemon = True
+        watchdog.start()
         node.destroy_node()
         rclpy.try_shutdown()
+        watchdog.cancel()
     return 0
 
 
+def _leave_now(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run() -> None:
+    """Console-script entry: main(), then exit without interpreter teardown.
+
+    A node stopped by SIGTERM once took over 30 s to exit (one full test run out of many; the
+    DDS middleware's or ONNX Runtime's destructors are the suspects), so the process skips
+    interpreter finalisation: everything the node owns was released in main().
+    """
+    _leave_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -32,6 +32,16 @@ def _start_node(*params, console_script=False):
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
 
 
+def _stop(node) -> str:
+    """SIGTERM, then the node's whole output; a node that does not exit within 30 s fails the test."""
+    node.terminate()
+    try:
+        return node.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        node.kill()
+        pytest.fail("node still running 30 s after SIGTERM; its output ended with:\n" + node.communicate()[0][-2000:])
+
+
 def _image(encoding, height, width, channels, data=None):
     from sensor_msgs.msg import Image
 
@@ -68,8 +78,7 @@ def test_node_publishes_a_frame_per_action_and_survives_bad_input(ros_env, backe
         assert node.poll() is None, "node exited"
     finally:
         client.close()
-        node.terminate()
-        out = node.communicate(timeout=30)[0]
+        out = _stop(node)
     assert "ignoring action 9" in out and "ignoring prompt: image data length" in out
     assert "unsupported image encoding 'yuv422'" in out
 
@@ -98,6 +107,5 @@ def test_timer_mode_free_runs_holding_the_last_action_in_a_namespace(ros_env):
         assert client.spin_until(lambda: len(client.step_times) >= 4, 10)
     finally:
         client.close()
-        node.terminate()
-        out = node.communicate(timeout=30)[0]
+        out = _stop(node)
     assert "mode timer" in out
