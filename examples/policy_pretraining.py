@@ -46,9 +46,10 @@ from torch import nn
 from tqdm import tqdm
 
 import genie_robotics
-from genie_robotics.action_statistics import code_usage, kmeans, normalized_mutual_information
+from genie_robotics.action_statistics import code_usage, kmeans, normalized_mutual_information, per_code_means
 from genie_robotics.checkpoint import load_checkpoint
 from genie_robotics.data.mujoco_render import ARM_ACTUATORS, FPS, load_scene
+from genie_robotics.latent_labels import LatentLabeller
 
 SHIPPED_CHECKPOINT = Path(genie_robotics.__file__).resolve().parent / "checkpoints" / "tiny"
 ARM_JOINTS = ("arm_root", "arm_shoulder", "arm_elbow", "arm_wrist")
@@ -176,17 +177,14 @@ def collect_expert(scene: ReachScene, cfg: Config) -> dict[str, np.ndarray]:
             "frames": np.asarray(frames, np.uint8), "final_distance": np.asarray(final)}
 
 
-@torch.inference_mode()
-def lam_labels(lam, frames_ETHWC: np.ndarray, clip: int, batch: int = 32) -> np.ndarray:
-    """Latent action [E, T-1] of every transition, from clips of `clip` frames overlapping by one."""
-    episodes, frames = frames_ETHWC.shape[:2]
-    codes = np.empty((episodes, frames - 1), dtype=np.int64)
-    starts = range(0, frames - 1, clip - 1)
-    for start in progress(starts, "label transitions with the LAM", "clip"):
-        stop = min(start + clip, frames)
-        for b in range(0, episodes, batch):
-            x = torch.from_numpy(frames_ETHWC[b:b + batch, start:stop])
-            codes[b:b + batch, start:stop - 1] = lam.infer(x).quantized.indices.numpy()
+def lam_labels(lam, frames_ETHWC: np.ndarray, clip: int) -> np.ndarray:
+    """Latent action [E, T-1] of every transition, from windows of `clip` frames overlapping by one."""
+    labeller = LatentLabeller(lam, clip)
+    for e in progress(range(len(frames_ETHWC)), "label transitions with the LAM", "episode"):
+        labeller.add_episode(frames_ETHWC[e], e)
+    codes_N, _, episodes_N, times_N = labeller.finish()
+    codes = np.empty(frames_ETHWC.shape[:2], dtype=np.int64)[:, :-1]
+    codes[episodes_N, times_N] = codes_N
     return codes
 
 
@@ -224,14 +222,6 @@ def fit(x_NF: np.ndarray, y_N: np.ndarray, cfg: Config, seed: int, classes: int 
     return model.eval()
 
 
-def code_means(codes_N: np.ndarray, actions_NA: np.ndarray, classes: int) -> np.ndarray:
-    """The latent -> real map: each code's mean labelled action (the overall mean for unseen codes)."""
-    table = np.tile(actions_NA.mean(0), (classes, 1))
-    for k in np.unique(codes_N):
-        table[k] = actions_NA[codes_N == k].mean(0)
-    return table.astype(np.float32)
-
-
 class LatentPolicy:
     """The latent policy's most likely code for the observation, looked up in the code -> action table."""
 
@@ -253,7 +243,7 @@ def regression_policy(model: MLP):
 def quantised_expert(scene: ReachScene, actions_NA: np.ndarray, clusters_N: np.ndarray):
     """The expert with each action snapped to the nearest cluster mean: the best a perfect latent policy
     with these codes and a per-code action table could do."""
-    centres_KA = code_means(clusters_N, actions_NA, int(clusters_N.max()) + 1)
+    centres_KA = per_code_means(clusters_N, actions_NA, int(clusters_N.max()) + 1)[0]
     scale_A = actions_NA.std(0) + 1e-6
 
     def act(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -342,7 +332,7 @@ def run(cfg: Config, checkpoint: Path) -> dict:
         per_repeat["bc_200"].append(evaluate(scene, regression_policy(bc), cfg, f"bc_200 (repeat {r})"))
         for key, policy, labels_N in (("latent_policy_200", latent_policy, codes_N),
                                       ("latent_policy_200_action_cluster_codes", cluster_policy, clusters_N)):
-            table_KA = code_means(labels_N[rows], actions_NA[rows], classes)
+            table_KA = per_code_means(labels_N[rows], actions_NA[rows], classes)[0]
             per_repeat[key].append(evaluate(scene, LatentPolicy(policy, table_KA), cfg, f"{key} (repeat {r})"))
     for key, results in per_repeat.items():
         scores[key] = {m: float(np.mean([res[m] for res in results])) for m in ("success", "final_distance_m")}

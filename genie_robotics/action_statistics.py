@@ -211,3 +211,16 @@ def linear_probe(latents_ND, action_labels_N, actions_NA, groups_N=None, train_f
     weight_DA, bias_A = _ridge(x_train_ND, actions_NA[train], penalty=1e-3)
     r2 = _r2(x_test_ND @ weight_DA + bias_A, actions_NA[test])
     return ProbeResult(accuracy=accuracy, chance=chance, r2=r2)
+
+
+def per_code_means(codes_N: np.ndarray, actions_NA: np.ndarray, num_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(means float32 [K, A], counts int64 [K]) of the actions paired with each code; unseen -> overall mean."""
+    codes_N = np.asarray(codes_N, dtype=np.int64)
+    actions_NA = np.asarray(actions_NA, dtype=np.float64)
+    counts = np.bincount(codes_N, minlength=num_codes).astype(np.int64)
+    sums = np.zeros((num_codes, actions_NA.shape[1]), dtype=np.float64)
+    np.add.at(sums, codes_N, actions_NA)
+    overall = actions_NA.mean(axis=0)
+    seen = counts > 0
+    means = np.where(seen[:, None], sums / np.maximum(counts, 1)[:, None], overall[None])
+    return means.astype(np.float32), counts

@@ -117,7 +117,7 @@ def _inprocess_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
 def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
     """Export to ONNX, start the genie_sim node, drive it through every action from this process."""
     try:
-        from ros_nodes.client import GenieSimClient, image_msg_to_array, stamp_seconds
+        from ros_nodes.client import GenieSimClient
     except ImportError as exc:
         raise GenieError(f"the ROS demo needs the 'ros' extra (pip install 'genie-robotics[ros]') or --in-process: {exc}") from None
     from genie_robotics.export.onnx_export import export_onnx
@@ -143,14 +143,17 @@ def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
         if not client.wait_for_node(opts.timeout) or node.poll() is not None:
             raise GenieError(f"the genie_sim node did not come up within {opts.timeout:.0f} s; see {log_path}: "
                              f"{_last_line(log_path)}")
-        return _drive(client, node, opts, log_path, image_msg_to_array, stamp_seconds)
+        return _drive(client, node, opts, log_path)
     finally:
         client.close()
         _stop(node)
 
 
-def _drive(client, node, opts: DemoOptions, log_path: Path, to_array, stamp_seconds) -> dict:
+def _drive(client, node, opts: DemoOptions, log_path: Path) -> dict:
+    """Every latent action from the configured prompt: reset, then `rollout_steps` action messages."""
     from tqdm import tqdm
+
+    from ros_nodes.client import image_msg_to_array, stamp_seconds
 
     actions = range(8)
     rows, received_before = [], len(client.images)
@@ -175,7 +178,7 @@ def _drive(client, node, opts: DemoOptions, log_path: Path, to_array, stamp_seco
     node_fps = 1.0 / float(np.mean(client.step_times)) if client.step_times else None
     summary = {
         "mode": "ros",
-        "frames": np.stack([np.stack([to_array(m) for m in row]) for row in rows]),
+        "frames": np.stack([np.stack([image_msg_to_array(m) for m in row]) for row in rows]),
         "frames_received": len(client.images) - received_before,
         "camera_info_received": len(client.infos),
         "rollout_frames": generated,

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from genie_robotics.errors import GenieError
@@ -143,36 +142,18 @@ class ActionMap:
         return self.means_KA[codes]
 
 
-def per_code_means(codes_N: np.ndarray, actions_NA: np.ndarray, num_codes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(means float32 [K, A], counts int64 [K]) of the actions paired with each code; unseen -> overall mean."""
-    codes_N = np.asarray(codes_N, dtype=np.int64)
-    actions_NA = np.asarray(actions_NA, dtype=np.float64)
-    counts = np.bincount(codes_N, minlength=num_codes).astype(np.int64)
-    sums = np.zeros((num_codes, actions_NA.shape[1]), dtype=np.float64)
-    np.add.at(sums, codes_N, actions_NA)
-    overall = actions_NA.mean(axis=0)
-    seen = counts > 0
-    means = np.where(seen[:, None], sums / np.maximum(counts, 1)[:, None], overall[None])
-    return means.astype(np.float32), counts
-
-
-@torch.no_grad()
-def fit_action_map(
-    genie,
-    labelled_dir: str | Path,
-    max_episodes: int | None = 100,
-    clip_frames: int = 2,
-    batch: int = 64,
-) -> ActionMap:
+def fit_action_map(genie, labelled_dir: str | Path, max_episodes: int | None = 100, clip_frames: int = 2) -> ActionMap:
     """Fit an `ActionMap` from a labelled RLDS dataset with the frozen LAM of `genie`.
 
     The LAM infers the latent action of every transition t -> t+1 of the first `max_episodes`
     episodes (None: all); it is paired with the true action stored at step t, the one applied
-    after frame t. Clips of `clip_frames` frames overlap by one frame so each transition is
+    after frame t. Windows of `clip_frames` frames overlap by one frame so each transition is
     seen once; the default 2 covers every transition of episodes of any length, and a larger
     value (at most the model's context) gives the causal LAM more history.
     """
-    from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
+    from genie_robotics.action_statistics import per_code_means
+    from genie_robotics.data.rlds_reader import open_rlds
+    from genie_robotics.latent_labels import label_dataset
 
     src = open_rlds(labelled_dir)
     if src.action_dim == 0:
@@ -180,34 +161,12 @@ def fit_action_map(
     cfg = genie.cfg
     if not 2 <= clip_frames <= cfg.frames:
         raise GenieError(f"clip_frames must be in [2, {cfg.frames}] (the model's context), got {clip_frames}")
-    if max_episodes is not None:
-        if max_episodes < 1:
-            raise GenieError(f"max_episodes must be at least 1, got {max_episodes}")
-        n = min(max_episodes, src.episodes)
-        src = dataclasses.replace(src, split=f"{src.split}[:{n}]", episodes=n)
-    spec = ClipSpec(frames=clip_frames, height=cfg.height, width=cfg.width, stride=clip_frames - 1,
-                    shuffle_buffer=0, part="all", with_actions=True, repeat=False)
-    device = next(genie.parameters()).device
-    codes, actions = [], []
-
-    def infer(frames, real):
-        indices = genie.lam.infer(torch.stack(frames).to(device)).quantized.indices  # [B, T-1]
-        codes.append(indices.reshape(-1).cpu().numpy())
-        # Transition t -> t+1 goes with the action stored at step t.
-        actions.append(torch.stack(real)[:, :-1].reshape(-1, src.action_dim).numpy())
-
-    frames_buf, actions_buf = [], []
-    for clip in RLDSClipDataset([src], spec, rank=0, world_size=1):
-        frames_buf.append(clip["frames"])
-        actions_buf.append(clip["actions"])
-        if len(frames_buf) == batch:
-            infer(frames_buf, actions_buf)
-            frames_buf, actions_buf = [], []
-    if frames_buf:
-        infer(frames_buf, actions_buf)
-    if not codes:
-        raise GenieError(f"{labelled_dir} has no episodes of at least {clip_frames} steps to fit an action map on")
-    means, counts = per_code_means(np.concatenate(codes), np.concatenate(actions), cfg.num_actions)
+    if max_episodes is not None and max_episodes < 1:
+        raise GenieError(f"max_episodes must be at least 1, got {max_episodes}")
+    transitions, _ = label_dataset(genie, src, max_episodes, clip_frames, progress=False)
+    if transitions is None:
+        raise GenieError(f"{labelled_dir} has no episodes of at least 2 steps to fit an action map on")
+    means, counts = per_code_means(transitions.codes_N, transitions.actions_NA, cfg.num_actions)
     return ActionMap(list(src.action_keys), means, counts)
 
 

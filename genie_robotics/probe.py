@@ -48,10 +48,10 @@ import torch
 from tqdm import tqdm
 
 from genie_robotics.errors import GenieError
+from genie_robotics.latent_labels import Transitions, label_dataset
 
 MOVING_THRESHOLD_PX = 0.5  # flow magnitude (model pixels per frame) above which a pixel counts as moving
 FLOW_MIN_SIDE = 128  # frames are upscaled until their short side is at least this before Farneback
-LAM_BATCH = 16  # clips per LAM forward pass
 PROBE_JSON = "probe.json"
 FILES = {
     "code_usage": "code_usage.png",
@@ -151,98 +151,26 @@ def _direction_name(dx: float, dy: float) -> str:
 
 
 # --- reading episodes and inferring latent actions ---------------------------------------------
-@dataclass
-class Transitions:
-    """One entry per transition t -> t+1 of the episodes read."""
-
-    codes_N: np.ndarray  # int64 latent action
-    latents_ND: np.ndarray  # float32 continuous latent before quantisation
-    episodes_N: np.ndarray  # int64 index of the episode (in reading order)
-    times_N: np.ndarray  # int64 t
-    actions_NA: np.ndarray | None  # float32 true action applied after frame t, or None
-
-
-def _windows(length: int, context: int) -> list[tuple[int, int]]:
-    """[start, stop) frame windows of at most `context` frames, overlapping by one frame, that
-    cover each transition of a `length`-frame episode exactly once (the last may be shorter)."""
-    return [(s, min(s + context, length)) for s in range(0, length - 1, context - 1)]
-
-
 def _start_times(length: int, count: int) -> list[int]:
     """`count` frame times spread evenly through an episode (centres of equal slices)."""
     return sorted({min(length - 1, int((i + 0.5) * length / count)) for i in range(count)})
 
 
-class _LatentCollector:
-    """Batches windows of equal length through the LAM and gathers per-transition results."""
-
-    def __init__(self, lam, device: torch.device) -> None:
-        self.lam, self.device = lam, device
-        self.pending: dict[int, list[tuple[np.ndarray, int, int]]] = {}
-        self.parts: list[tuple[np.ndarray, ...]] = []
-
-    def add(self, frames_THWC: np.ndarray, episode: int, start: int) -> None:
-        queue = self.pending.setdefault(len(frames_THWC), [])
-        queue.append((frames_THWC, episode, start))
-        if len(queue) == LAM_BATCH:
-            self._run(queue)
-            queue.clear()
-
-    @torch.no_grad()
-    def _run(self, queue) -> None:
-        clips = torch.from_numpy(np.stack([q[0] for q in queue])).to(self.device)
-        inferred = self.lam.infer(clips)
-        codes_BT = inferred.quantized.indices.cpu().numpy()
-        latents_BTD = inferred.continuous_BTD.float().cpu().numpy()
-        steps = codes_BT.shape[1]
-        for b, (_, episode, start) in enumerate(queue):
-            self.parts.append((codes_BT[b], latents_BTD[b], np.full(steps, episode), start + np.arange(steps)))
-
-    def finish(self) -> list[np.ndarray]:
-        for queue in self.pending.values():
-            if queue:
-                self._run(queue)
-        self.pending = {}
-        return [np.concatenate(column) for column in zip(*self.parts)] if self.parts else []
-
-
 def read_transitions(genie, src, max_episodes: int, start_frames: int, progress: bool = True):
     """(Transitions, prompt frames uint8 [S, H, W, 3], their (episode id, time), episode ids).
 
-    Reads whole episodes (one-frame clips, episodes one after another) so that episodes shorter
-    than the model's context still give transitions; prompt frames are taken round-robin over
-    the episodes at evenly spread times.
+    Labels whole episodes (see `latent_labels`); prompt frames are taken round-robin over the
+    episodes at evenly spread times.
     """
-    from genie_robotics.data.rlds_reader import ClipSpec, iterate_clips
+    per_episode = math.ceil(start_frames / max(min(max_episodes, src.episodes), 1))
+    candidates = []
 
-    cfg = genie.cfg
-    n = min(max_episodes, src.episodes)
-    src = dataclasses.replace(src, split=f"{src.split}[:{n}]", episodes=n)
-    with_actions = src.action_dim > 0
-    spec = ClipSpec(frames=1, stride=1, height=cfg.height, width=cfg.width, shuffle_buffer=0, part="all",
-                    with_actions=with_actions, repeat=False, cycle_length=1)
-    per_episode = math.ceil(start_frames / max(n, 1))
-    collector = _LatentCollector(genie.lam, next(genie.parameters()).device)
-    names, candidates, actions = [], [], {}
-    steps = iterate_clips([src], spec)
-    for name, group in tqdm(itertools.groupby(steps, key=lambda c: c["episode"]), total=n, desc="LAM over episodes",
-                            unit="episode", disable=not progress):
-        clips = list(group)
-        frames_THWC = np.concatenate([c["frames"] for c in clips])
-        episode = len(names)
-        names.append(name)
-        if with_actions:
-            actions[episode] = np.concatenate([c["actions"] for c in clips]).astype(np.float32)
-        for start, stop in _windows(len(frames_THWC), cfg.frames):
-            collector.add(frames_THWC[start:stop], episode, start)
+    def keep_start_frames(name: str, frames_THWC: np.ndarray) -> None:
         candidates.append([(frames_THWC[t], name, t) for t in _start_times(len(frames_THWC), per_episode)])
-    columns = collector.finish()
-    if not columns:
-        raise GenieError(f"{src.path} has no episodes of at least 2 steps among the first {n}; nothing to probe")
-    codes, latents, episodes, times = columns
-    true_actions = np.stack([actions[e][t] for e, t in zip(episodes, times)]) if with_actions else None
-    transitions = Transitions(codes.astype(np.int64), latents, episodes.astype(np.int64), times.astype(np.int64),
-                              true_actions)
+
+    transitions, names = label_dataset(genie, src, max_episodes, genie.cfg.frames, progress, keep_start_frames)
+    if transitions is None:
+        raise GenieError(f"{src.path} has no episodes of at least 2 steps among the first {len(names)}; nothing to probe")
     # Round-robin: the k-th candidate of every episode before any (k+1)-th.
     ordered = [c for layer in itertools.zip_longest(*candidates) for c in layer if c is not None][:start_frames]
     prompts = np.stack([c[0] for c in ordered])
@@ -295,8 +223,7 @@ def relate_to_true_actions(t: Transitions, clusters: int, num_codes: int, seed: 
 
     Without true actions every score is None and `reason` says why.
     """
-    from genie_robotics.action_statistics import kmeans, linear_probe, normalized_mutual_information
-    from genie_robotics.generate import per_code_means
+    from genie_robotics.action_statistics import kmeans, linear_probe, normalized_mutual_information, per_code_means
 
     out = {"nmi": None, "linear_probe_accuracy": None, "linear_probe_chance": None, "linear_probe_r2": None,
            "clusters_found": None, "contingency": None, "mean_true_action_per_code": None, "reason": None}

@@ -7,12 +7,12 @@ from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
 from genie_robotics.data.rlds_writer import write_rlds
 from genie_robotics.data.tf_env import tfds
 from genie_robotics.errors import GenieError
+from genie_robotics.action_statistics import per_code_means
 from genie_robotics.generate import (
     GenerateOptions,
     fit_action_map,
     generate,
     latent_action_policy,
-    per_code_means,
 )
 from genie_robotics.models.world_model import WorldModel
 

@@ -7,9 +7,9 @@ import pytest
 
 from genie_robotics.checkpoint import save_checkpoint
 from genie_robotics.errors import GenieError
+from genie_robotics.latent_labels import windows as _windows
 from genie_robotics.probe import (
     ProbeOptions,
-    _windows,
     consistency_score,
     flow_summary,
     optical_flow,

@@ -71,7 +71,7 @@ class OnnxWorldModel(WorldModel):
         on_gpu = self.provider in GPU_PROVIDERS and torch.cuda.is_available()
         self.device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.outputs = {name: [(o.name, o.shape, ORT_TO_TORCH[o.type]) for o in sess.get_outputs()]
+        self.outputs = {name: [(o.name, ORT_TO_TORCH[o.type]) for o in sess.get_outputs()]
                         for name, sess in self.sessions.items()}
 
     def _single(self, batch: int) -> None:
@@ -105,8 +105,8 @@ class OnnxWorldModel(WorldModel):
             binding.bind_input(input_name, *self._bind(x))
         B = inputs[0].shape[0]  # every graph's first input (frame or tokens) is batch-major
         outputs = [torch.empty(shape, dtype=dtype, device=self.device)
-                   for shape, (_, _, dtype) in zip(self._output_shapes(name, B), self.outputs[name])]
-        for (output_name, _, _), y in zip(self.outputs[name], outputs):
+                   for shape, (_, dtype) in zip(self._output_shapes(name, B), self.outputs[name])]
+        for (output_name, _), y in zip(self.outputs[name], outputs):
             binding.bind_output(output_name, *self._bind(y))
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()  # inputs written by torch are ready
@@ -119,7 +119,6 @@ class OnnxWorldModel(WorldModel):
 
     def empty_caches(self, batch: int) -> tuple[TemporalCache, TemporalCache]:
         self._single(batch)
-        C = self.cfg.frames - 1
 
         def empty(shape):
             L, N, H, C, D = shape
