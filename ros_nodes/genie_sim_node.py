@@ -13,12 +13,14 @@ script `genie_sim_node --ros-args ...`.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 PARAMETERS = {
     "model_dir": "",  # checkpoint (torch) or ONNX export; empty = the shipped tiny checkpoint
@@ -34,7 +36,8 @@ PARAMETERS = {
     "sensor_qos": False,  # best-effort sensor-data QoS instead of reliable (REP-2003 allows both)
 }
 NUM_ACTIONS = 8
-SHUTDOWN_GRACE_S = 10.0  # longest the node waits for its own ROS cleanup after being stopped
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+SHUTDOWN_GRACE_S = 10.0  # longest a stopped node takes to leave, cleanup included
 
 
 def image_to_rgb(msg) -> np.ndarray:
@@ -45,6 +48,8 @@ def image_to_rgb(msg) -> np.ndarray:
     if msg.step < msg.width * channels or len(msg.data) != msg.step * msg.height or msg.height == 0:
         raise ValueError(f"image data length {len(msg.data)} does not match {msg.height} rows x step {msg.step} "
                          f"({msg.width} px {msg.encoding})")
+    import numpy as np
+
     rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
     pixels = rows[:, : msg.width * channels].reshape(msg.height, msg.width, channels)
     if msg.encoding == "bgr8":
@@ -55,6 +60,9 @@ def image_to_rgb(msg) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before any import starts a thread (OpenBLAS, ONNX Runtime, DDS): they inherit the blocked set.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    import numpy as np
     import rclpy
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -150,10 +158,13 @@ def main(argv: list[str] | None = None) -> int:
             response.success, response.message = True, "world restarted from the configured prompt"
             return response
 
+    from rclpy.signals import SignalHandlerOptions
+
     from genie_robotics.allocator import keep_freed_memory
 
     keep_freed_memory()  # fewer page faults per generated frame (bench/allocator.py)
-    rclpy.init(args=sys.argv if argv is None else argv)
+    stop = _stop_event()
+    rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = GenieSimNode()
     except Exception as exc:  # noqa: BLE001 - a bad parameter must be one line, not a traceback
@@ -161,18 +172,34 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         return 2
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        while not stop.is_set() and rclpy.ok():  # stops between callbacks, never inside one
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except rclpy.executors.ExternalShutdownException:
         pass
     finally:
-        # Once asked to stop, stop: if DDS or ONNX Runtime teardown blocks, leave anyway.
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def _stop_event() -> threading.Event:
+    """Set on SIGINT/SIGTERM; from then on the process leaves within SHUTDOWN_GRACE_S whatever else.
+
+    main() blocks the signals in every thread and one thread takes them with sigwait, so they
+    are seen even while the main thread is busy in native code. (With rclpy's own handlers, an
+    ONNX-backend node once ignored SIGTERM for good: caught, never acted on.)
+    """
+    stop = threading.Event()
+
+    def wait_for_signal() -> None:
+        signal.sigwait(STOP_SIGNALS)
+        stop.set()
         watchdog = threading.Timer(SHUTDOWN_GRACE_S, _leave_now, args=(0,))
         watchdog.daemon = True
         watchdog.start()
-        node.destroy_node()
-        rclpy.try_shutdown()
-        watchdog.cancel()
-    return 0
+
+    threading.Thread(target=wait_for_signal, name="genie_sim_signals", daemon=True).start()
+    return stop
 
 
 def _leave_now(code: int) -> None:
@@ -184,9 +211,8 @@ def _leave_now(code: int) -> None:
 def run() -> None:
     """Console-script entry: main(), then exit without interpreter teardown.
 
-    A node stopped by SIGTERM once took over 30 s to exit (one full test run out of many; the
-    DDS middleware's or ONNX Runtime's destructors are the suspects), so the process skips
-    interpreter finalisation: everything the node owns was released in main().
+    Skips interpreter finalisation (native destructors of the middleware and runtimes), so a
+    stopped node is gone promptly: everything it owns was released in main().
     """
     _leave_now(main())
 
