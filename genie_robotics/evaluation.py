@@ -5,6 +5,12 @@ prompt frame and the latent actions the LAM infers from the ground-truth clip, a
 latent actions drawn uniformly at random. A model whose latent actions control the future scores
 above 0; the paper reports 2.07 at t = 4 for its robotics model with a pixel-input LAM. Rollouts
 here start from one prompt frame (the world model's reset), so x̂_t is t generated frames away.
+
+A robot arm covers a few percent of a frame, so a rollout that erases it still scores a fair
+PSNR. Every rollout PSNR therefore comes with the still-frame baseline (the true prompt held for
+every t) and with PSNRs on the moving region: the pixels whose ground truth at t differs from
+the prompt by more than `MOVING_THRESHOLD` in some RGB channel (uint8 levels). Moving-region
+PSNR pools the squared error over the moving pixels of all clips at t (see `masked_psnr`).
 """
 from __future__ import annotations
 
@@ -18,10 +24,13 @@ import numpy as np
 import torch
 
 from genie_robotics.errors import GenieError
-from genie_robotics.metrics import psnr, ssim
+from genie_robotics.metrics import masked_psnr, psnr, ssim
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.video import to_unit
 from genie_robotics.models.world_model import WorldModel
+
+MOVING_THRESHOLD = 25  # uint8 levels: a pixel is in the moving region at t if max_c |x_t - x_0| exceeds this
+PAPER_TEMPERATURE = 2.0  # Genie's MaskGIT sampling temperature; ΔtPSNR is also reported at it
 
 
 @torch.no_grad()
@@ -75,6 +84,42 @@ def delta_psnr(genie: Genie, clips_BTHWC: torch.Tensor, t: int = 4, maskgit_step
     return scores
 
 
+def moving_region(clips_BTHWC: torch.Tensor, threshold: int = MOVING_THRESHOLD) -> torch.Tensor:
+    """bool [B, T, H, W]: pixels whose uint8 ground truth differs from frame 0 by more than `threshold`."""
+    diff_BTHWC = (clips_BTHWC.short() - clips_BTHWC[:, :1].short()).abs()
+    return diff_BTHWC.amax(-1) > threshold
+
+
+def _nan_to_none(values: list[float]) -> list[float | None]:
+    return [None if np.isnan(v) else v for v in values]
+
+
+@torch.no_grad()
+def rollout_vs_still_frame(clips_BTHWC: torch.Tensor, frames_BTHWC: torch.Tensor) -> dict[str, list]:
+    """Per step t = 1..T-1: the rollout and the still frame scored on whole frames and on the moving region.
+
+    `frames_BTHWC` are uint8 rollouts aligned with the uint8 clips (frame 0 = the prompt). Returns
+    lists over t: `rollout_psnr` and `baseline_copy_psnr` (means of per-clip PSNRs, the still frame
+    being the true prompt held), `moving_psnr` and `baseline_copy_moving_psnr` (pooled over moving
+    pixels; None at a t where no clip moves) and `moving_fraction` (share of pixels in the region).
+    """
+    target = to_unit(clips_BTHWC)
+    still = target[:, :1].expand_as(target)
+    moving_BTHW = moving_region(clips_BTHWC)
+    steps = range(1, clips_BTHWC.shape[1])
+
+    def whole(guess):
+        return [psnr(guess[:, t], target[:, t], per_sample=True).mean().item() for t in steps]
+
+    def moving(guess):
+        return _nan_to_none([masked_psnr(guess[:, t], target[:, t], moving_BTHW[:, t]) for t in steps])
+
+    generated = to_unit(frames_BTHWC)
+    return {"rollout_psnr": whole(generated), "baseline_copy_psnr": whole(still),
+            "moving_psnr": moving(generated), "baseline_copy_moving_psnr": moving(still),
+            "moving_fraction": [moving_BTHW[:, t].float().mean().item() for t in steps]}
+
+
 @dataclass
 class EvalOptions:
     model: Path
@@ -83,7 +128,7 @@ class EvalOptions:
     horizon: int = 8  # generated frames per rollout (ΔtPSNR needs >= 4)
     part: str = "all"  # "validation" = the episodes training held out of the same dataset
     maskgit_steps: int = 25
-    temperature: float = 2.0
+    temperature: float | None = None  # None: the checkpoint's dynamics.temperature
     seed: int = 0
     batch: int = 8
     i3d: Path | None = None
@@ -109,39 +154,51 @@ def held_out_clips(cfg, opts: EvalOptions) -> torch.Tensor:
     return torch.stack(clips)
 
 
-def evaluate(opts: EvalOptions) -> dict:
-    """All metrics of one checkpoint on held-out episodes, as a JSON-ready dict."""
+def _delta_psnr_over(genie: Genie, batches: list[torch.Tensor], opts: EvalOptions, temperature: float,
+                     desc: str) -> tuple[dict, torch.Tensor]:
+    """Clip-weighted means of `delta_psnr`'s scores over all batches, and all LAM-action rollouts."""
     from tqdm import tqdm
 
+    rows, fakes = [], []
+    for i, batch in enumerate(tqdm(batches, desc=desc, unit="batch", disable=not opts.progress)):
+        scores = delta_psnr(genie, batch, t=4, maskgit_steps=opts.maskgit_steps, temperature=temperature,
+                            seed=opts.seed + i)
+        fakes.append(scores.pop("frames_inferred"))
+        rows.append((len(batch), scores))
+    total = sum(n for n, _ in rows)  # batches may differ in size
+    means = {key: sum(n / total * np.asarray(scores[key]) for n, scores in rows) for key in rows[0][1]}
+    return means, torch.cat(fakes)
+
+
+def evaluate(opts: EvalOptions) -> dict:
+    """All metrics of one checkpoint on held-out episodes, as a JSON-ready dict."""
     from genie_robotics.checkpoint import load_checkpoint
 
     if opts.horizon < 4:
         raise GenieError(f"--horizon must be at least 4 (ΔtPSNR is reported at t = 4), got {opts.horizon}")
     start = time.time()
     genie = load_checkpoint(opts.model, opts.device).eval()
+    temperature = float(opts.temperature if opts.temperature is not None else genie.cfg.dynamics.temperature)
     clips = held_out_clips(genie.cfg, opts).to(opts.device)
     batches = list(clips.split(opts.batch))
     result = {"model": str(opts.model), "data": [str(d) for d in opts.data], "part": opts.part, "clips": len(clips),
-              "horizon": opts.horizon, "maskgit_steps": opts.maskgit_steps, "temperature": opts.temperature,
+              "horizon": opts.horizon, "maskgit_steps": opts.maskgit_steps, "temperature": temperature,
               "seed": opts.seed}
     result.update(tokenizer_quality(genie, batches))
-    rows, fakes = [], []
-    for i, batch in enumerate(tqdm(batches, desc="eval rollouts", unit="batch", disable=not opts.progress)):
-        scores = delta_psnr(genie, batch, t=4, maskgit_steps=opts.maskgit_steps, temperature=opts.temperature,
-                            seed=opts.seed + i)
-        fakes.append(scores.pop("frames_inferred"))
-        rows.append((len(batch), scores))
-    weights = np.array([n for n, _ in rows], float) / len(clips)  # batches may differ in size
-
-    def mean(key: str) -> np.ndarray:
-        return sum(w * np.asarray(scores[key]) for w, (_, scores) in zip(weights, rows))
-
-    result.update({"psnr_inferred_t4": float(mean("psnr_inferred")), "psnr_random_t4": float(mean("psnr_random")),
-                   "delta_psnr_t4": float(mean("delta_psnr")), "rollout_psnr": mean("rollout_psnr").tolist()})
+    means, fakes = _delta_psnr_over(genie, batches, opts, temperature, "eval rollouts")
+    result.update({"psnr_inferred_t4": float(means["psnr_inferred"]), "psnr_random_t4": float(means["psnr_random"]),
+                   "delta_psnr_t4": float(means["delta_psnr"])})
+    if temperature == PAPER_TEMPERATURE:
+        result["delta_psnr_t4_temp2"] = result["delta_psnr_t4"]
+    else:
+        means_paper, _ = _delta_psnr_over(genie, batches, opts, PAPER_TEMPERATURE, "eval rollouts, temperature 2")
+        result["delta_psnr_t4_temp2"] = float(means_paper["delta_psnr"])
+    result.update(rollout_vs_still_frame(clips, fakes))
+    result["moving_threshold"] = MOVING_THRESHOLD
     if opts.i3d is not None:
         from genie_robotics.fvd import fvd
 
-        result["fvd"] = fvd(to_unit(clips), to_unit(torch.cat(fakes)), opts.i3d, batch=opts.batch, device=opts.device)
+        result["fvd"] = fvd(to_unit(clips), to_unit(fakes), opts.i3d, batch=opts.batch, device=opts.device)
         result["fvd_note"] = f"{len(clips)} clips of {opts.horizon + 1} frames: small samples bias FVD upwards"
     result["seconds"] = round(time.time() - start, 1)
     return result
@@ -155,11 +212,18 @@ def format_table(result: dict) -> str:
              f"  {'tokenizer SSIM':<28}{result['tokenizer_ssim']:>9.4f}",
              f"  {'PSNR t=4, LAM actions':<28}{result['psnr_inferred_t4']:>9.2f} dB",
              f"  {'PSNR t=4, random actions':<28}{result['psnr_random_t4']:>9.2f} dB",
-             f"  {'ΔtPSNR t=4':<28}{result['delta_psnr_t4']:>9.2f} dB"]
+             f"  {'ΔtPSNR t=4':<28}{result['delta_psnr_t4']:>9.2f} dB",
+             f"  {'ΔtPSNR t=4, temperature 2':<28}{result['delta_psnr_t4_temp2']:>9.2f} dB"]
     if "fvd" in result:
         lines.append(f"  {'FVD':<28}{result['fvd']:>9.1f}")
-    lines.append("  rollout PSNR by step t: " + "  ".join(f"t={t}: {v:.2f}" for t, v in
-                                                         enumerate(result["rollout_psnr"], start=1)))
+    lines += [f"  PSNR (dB) by step t; still: the prompt held; moving: pixels the ground truth changes by more "
+              f"than {result['moving_threshold']}/255 from the prompt",
+              f"  {'t':>4}{'model':>8}{'still':>8}{'model, moving':>15}{'still, moving':>15}{'moving pixels':>15}"]
+    for t, row in enumerate(zip(result["rollout_psnr"], result["baseline_copy_psnr"], result["moving_psnr"],
+                                result["baseline_copy_moving_psnr"]), start=1):
+        cells = [f"{v:.2f}" if v is not None else "n/a" for v in row]
+        lines.append(f"  {t:>4}{cells[0]:>8}{cells[1]:>8}{cells[2]:>15}{cells[3]:>15}"
+                     f"{result['moving_fraction'][t - 1]:>15.1%}")
     return "\n".join(lines)
 
 

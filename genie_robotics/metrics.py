@@ -53,3 +53,27 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, per_sample: bool = False) -> 
     c1, c2 = 0.01**2, 0.03**2
     map_P1hw = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
     return map_P1hw.reshape(batch, -1).mean(1) if per_sample else map_P1hw.mean()
+
+
+def masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """PSNR (dB) of the squared error pooled over every pixel where `mask` is true; NaN if none is.
+
+    Frames [..., H, W, C] in [-1, 1], mask bool [..., H, W]. One MSE over all masked pixels of all
+    samples, so a region that is small or absent in some samples is still scored (a mean of
+    per-sample PSNRs is undefined where a sample has no masked pixel).
+    """
+    err = ((pred.float() - target.float()) / 2).pow(2).mean(-1)  # per pixel, over channels
+    if not mask.any():
+        return float("nan")
+    return float(10 * torch.log10(1.0 / err[mask].mean().clamp_min(1e-10)))
+
+
+def pairwise_psnr(frames: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB) between every pair i < j of frames [N, ...] in [-1, 1], shaped [N (N - 1) / 2].
+
+    Unlike `psnr`, identical frames give inf (no clamp): "the same picture" stays recognisable.
+    """
+    flat = frames.float().flatten(1) / 2
+    i, j = torch.triu_indices(len(flat), len(flat), offset=1)
+    mse = (flat[i] - flat[j]).pow(2).mean(1)
+    return 10 * torch.log10(1.0 / mse)

@@ -20,10 +20,13 @@ This probe answers three questions about a checkpoint and an RLDS dataset:
   magnitude-weighted variant |sum_s v_s| / sum_s |v_s|, where near-still rollouts count little.
 * **Relation to true actions** (datasets with an `action` feature): each transition's latent is
   paired with the true action applied after its earlier frame (RLDS: action t leads from frame t
-  to t+1). True actions are clustered by k-means; NMI between codes and clusters says how much
-  the codes know about the actions, and a linear probe from the continuous (pre-quantisation)
-  latents to the clusters / action vectors, trained and tested on different episodes, says how
-  much the latent space knows before quantisation.
+  to t+1). The target is the end-effector displacement `action/world_vector` (RT-1's layout)
+  when the dataset has it, since that is the motion a camera sees; otherwise every numeric
+  action field, flattened. Target vectors are clustered by k-means; NMI between codes and
+  clusters says how much the codes know about the actions, and a linear probe from the
+  continuous (pre-quantisation) latents to the clusters / target vectors, trained and tested on
+  different episodes, says how much the latent space knows before quantisation. A discrete
+  `action/heading` label, where present, is compared with the codes by NMI as well.
 
 Limitations: the flow of a *generated* video reflects the action and the model's sampling noise
 (texture flicker, tokens that change without motion, an arm that blurs away), and Farneback flow
@@ -50,6 +53,8 @@ from tqdm import tqdm
 from genie_robotics.errors import GenieError
 from genie_robotics.latent_labels import Transitions, label_dataset
 
+TARGET_KEY = "world_vector"  # RT-1's end-effector displacement: the true-action target when present
+HEADING_KEY = "heading"  # a discrete direction label: NMI against the codes when present
 MOVING_THRESHOLD_PX = 0.5  # flow magnitude (model pixels per frame) above which a pixel counts as moving
 FLOW_MIN_SIDE = 128  # frames are upscaled until their short side is at least this before Farneback
 PROBE_JSON = "probe.json"
@@ -218,15 +223,36 @@ def _action_motion(motion: list[list[dict[str, float]]]) -> dict[str, list]:
 
 
 # --- relation to true actions ------------------------------------------------------------------
-def relate_to_true_actions(t: Transitions, clusters: int, num_codes: int, seed: int = 0) -> dict:
-    """NMI of codes vs k-means clusters of true actions, held-out linear probes, contingency table.
+def select_action_target(src, t: Transitions) -> tuple[str | None, Transitions, np.ndarray | None]:
+    """(target name, transitions whose actions are the target's columns, heading int64 [N] or None).
+
+    The target is `action/world_vector` when `src` (an RLDSSource) has it, else all action columns
+    ("action"); None without actions.
+    """
+    if t.actions_NA is None:
+        return None, t, None
+    heading = src.action_columns(HEADING_KEY)
+    heading_N = None if heading is None else np.rint(t.actions_NA[:, heading.start]).astype(np.int64)
+    columns = src.action_columns(TARGET_KEY)
+    if columns is None:
+        return "action", t, heading_N
+    return TARGET_KEY, dataclasses.replace(t, actions_NA=t.actions_NA[:, columns]), heading_N
+
+
+def relate_to_true_actions(t: Transitions, clusters: int, num_codes: int, seed: int = 0,
+                           heading_N: np.ndarray | None = None) -> dict:
+    """NMI of codes vs k-means clusters of true actions (and vs `heading_N`), held-out linear
+    probes, contingency table.
 
     Without true actions every score is None and `reason` says why.
     """
     from genie_robotics.action_statistics import kmeans, linear_probe, normalized_mutual_information, per_code_means
 
-    out = {"nmi": None, "linear_probe_accuracy": None, "linear_probe_chance": None, "linear_probe_r2": None,
-           "clusters_found": None, "contingency": None, "mean_true_action_per_code": None, "reason": None}
+    out = {"nmi": None, "nmi_heading": None, "linear_probe_accuracy": None, "linear_probe_chance": None,
+           "linear_probe_r2": None, "clusters_found": None, "contingency": None, "mean_true_action_per_code": None,
+           "reason": None}
+    if heading_N is not None:
+        out["nmi_heading"] = normalized_mutual_information(t.codes_N, heading_N)
     if t.actions_NA is None:
         out["reason"] = "the dataset has no 'action' feature, so latent actions cannot be compared with true ones"
         return out
@@ -404,14 +430,18 @@ def write_readme(report: dict, path: Path) -> None:
     if report["nmi"] is None:
         lines.append(f"Not measured: {true['reason']}.")
     else:
+        target = (f"`action/{TARGET_KEY}` (end-effector displacement)" if report["action_target"] == TARGET_KEY
+                  else "all action fields, flattened")
         lines += [
-            f"True actions clustered by k-means into {true['clusters_found']} clusters "
+            f"Target: {target}, clustered by k-means into {true['clusters_found']} clusters "
             f"(asked for {report['settings']['clusters']}).", "",
             "| measure | value |", "|---|---|",
             f"| NMI(codes, clusters) | {_fmt(report['nmi'])} |",
             f"| linear probe accuracy (held-out episodes) | {_fmt(report['linear_probe_accuracy'])} |",
             f"| linear probe chance (majority cluster) | {_fmt(report['linear_probe_chance'])} |",
-            f"| linear probe R^2 (action vectors) | {_fmt(report['linear_probe_r2'])} |", "",
+            f"| linear probe R^2 (target vectors) | {_fmt(report['linear_probe_r2'])} |",
+            *([f"| NMI(codes, `action/{HEADING_KEY}`) | {_fmt(report['nmi_heading'])} |"]
+              if report["nmi_heading"] is not None else []), "",
             f"![codes vs true actions]({FILES['codes_vs_actions']})",
         ]
         if true["reason"]:
@@ -461,7 +491,8 @@ def probe(opts: ProbeOptions) -> dict:
     video = roll_out_actions(world, prompts, opts.rollout_steps, opts.progress)
     motion_table = measure_motion(video, opts.progress)
     motion = _action_motion(motion_table)
-    true = relate_to_true_actions(transitions, opts.clusters, K, opts.seed)
+    target, target_transitions, heading_N = select_action_target(src, transitions)
+    true = relate_to_true_actions(target_transitions, opts.clusters, K, opts.seed, heading_N)
 
     out.mkdir(parents=True, exist_ok=True)
     S = len(prompts)
@@ -490,6 +521,7 @@ def probe(opts: ProbeOptions) -> dict:
         "transitions": int(len(transitions.codes_N)),
         "action_dim": src.action_dim,
         "action_keys": ["/".join(k) for k in src.action_keys],
+        "action_target": target,
         "code_usage": usage,
         "codes_used": int(sum(u > 0 for u in usage)),
         "start_frames_used": S,
@@ -504,6 +536,7 @@ def probe(opts: ProbeOptions) -> dict:
         "moving_threshold_px": MOVING_THRESHOLD_PX,
         "flow_per_rollout": motion_table,
         "nmi": true["nmi"],
+        "nmi_heading": true["nmi_heading"],
         "linear_probe_accuracy": true["linear_probe_accuracy"],
         "linear_probe_chance": true["linear_probe_chance"],
         "linear_probe_r2": true["linear_probe_r2"],

@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from genie_robotics.evaluation import delta_psnr, tokenizer_psnr
-from genie_robotics.metrics import psnr
+from genie_robotics.evaluation import (
+    MOVING_THRESHOLD,
+    EvalOptions,
+    delta_psnr,
+    evaluate,
+    moving_region,
+    rollout_vs_still_frame,
+    tokenizer_psnr,
+)
+from genie_robotics.metrics import masked_psnr, pairwise_psnr, psnr
 
 
 def test_psnr_of_known_error():
@@ -12,6 +20,58 @@ def test_psnr_of_known_error():
     b[1] += 0.2  # error 0.1 in [0, 1] units -> 20 dB
     per = psnr(a, b, per_sample=True)
     assert per[0] > 90 and per[1].item() == pytest.approx(20.0, abs=1e-4)
+
+
+def test_masked_psnr_pools_the_error_of_masked_pixels():
+    pred, target = torch.zeros(2, 4, 4, 3), torch.zeros(2, 4, 4, 3)
+    pred[0, 0, 0] = 0.4  # error 0.2 in [0, 1] units on one pixel of clip 0
+    pred[1] = 1.0  # clip 1 is wrong everywhere, but outside the mask
+    mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    mask[0, 0, :2] = True  # two pixels of clip 0, none of clip 1: pooled MSE = 0.2^2 / 2
+    assert masked_psnr(pred, target, mask) == pytest.approx(10 * np.log10(2 / 0.04), abs=1e-4)
+    assert np.isnan(masked_psnr(pred, target, torch.zeros_like(mask)))
+
+
+def test_pairwise_psnr_is_inf_for_identical_frames_only():
+    frames = torch.zeros(3, 4, 4, 3)
+    frames[2] += 0.2  # frame 2 differs from 0 and 1 by 0.1 in [0, 1] units: 20 dB
+    twenty = pytest.approx(20.0, abs=1e-4)
+    assert pairwise_psnr(frames).tolist() == [float("inf"), twenty, twenty]  # pairs (0, 1), (0, 2), (1, 2)
+
+
+def _rendered_clips(mujoco_dir, frames=5):
+    from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
+
+    spec = ClipSpec(frames=frames, height=48, width=64, stride=1 << 30, shuffle_buffer=0, repeat=False, part="all")
+    return torch.stack([c["frames"] for c in RLDSClipDataset([mujoco_dir], spec)])
+
+
+def test_moving_region_scores_on_rendered_episodes(mujoco_dir):
+    clips = _rendered_clips(mujoco_dir)
+    moving = moving_region(clips)
+    assert not moving[:, 0].any() and moving.any()  # the arm moves, and frame 0 never differs from itself
+    diff = (clips.int() - clips[:, :1].int()).abs().amax(-1)
+    assert torch.equal(moving, diff > MOVING_THRESHOLD)
+
+    perfect = rollout_vs_still_frame(clips, clips)
+    for key in ("rollout_psnr", "baseline_copy_psnr", "moving_psnr", "baseline_copy_moving_psnr", "moving_fraction"):
+        assert len(perfect[key]) == clips.shape[1] - 1, key
+    assert all(0 < f < 0.5 for f in perfect["moving_fraction"])  # the arm is a small part of the frame
+    # The ground truth beats the still frame, by far the most on the moving region.
+    for t in range(4):
+        assert perfect["moving_psnr"][t] > perfect["baseline_copy_moving_psnr"][t] + 20
+        assert perfect["rollout_psnr"][t] > perfect["baseline_copy_psnr"][t]
+    # The still frame scores a fair PSNR on whole frames, and far less where the robot moves.
+    assert min(perfect["baseline_copy_psnr"]) > max(perfect["baseline_copy_moving_psnr"]) + 5
+
+    # A "rollout" that holds the prompt is the still-frame baseline.
+    held = rollout_vs_still_frame(clips, clips[:, :1].expand_as(clips))
+    assert held["moving_psnr"] == held["baseline_copy_moving_psnr"] == perfect["baseline_copy_moving_psnr"]
+    assert held["rollout_psnr"] == pytest.approx(held["baseline_copy_psnr"])
+
+    # No clip moves at any t: the moving-region PSNR is undefined, reported as None.
+    still = rollout_vs_still_frame(clips[:, :1].expand_as(clips), clips)
+    assert still["moving_psnr"] == [None] * 4 and still["moving_fraction"] == [0.0] * 4
 
 
 def test_delta_psnr_runs_and_is_the_difference(tiny_genie):
@@ -41,6 +101,7 @@ def test_eval_end_to_end_on_rendered_episodes(tiny_genie, mujoco_dir, tmp_path):
 
     from genie_robotics.checkpoint import save_checkpoint
 
+    tiny_genie.cfg.dynamics.temperature = 1.0  # the checkpoint's default: ΔtPSNR is then also run at 2
     ckpt = save_checkpoint(tiny_genie, tmp_path / "ckpt")
     torch.jit.script(_PooledFeatures()).save(str(tmp_path / "i3d.pt"))
     run = subprocess.run(
@@ -55,6 +116,24 @@ def test_eval_end_to_end_on_rendered_episodes(tiny_genie, mujoco_dir, tmp_path):
     assert result["delta_psnr_t4"] == pytest.approx(result["psnr_inferred_t4"] - result["psnr_random_t4"])
     assert result["rollout_psnr"][3] == pytest.approx(result["psnr_inferred_t4"])
     assert result["fvd"] >= 0 and "ΔtPSNR t=4" in run.stdout and "FVD" in run.stdout
+    assert result["temperature"] == 1.0 and np.isfinite(result["delta_psnr_t4_temp2"])
+    assert "ΔtPSNR t=4, temperature 2" in run.stdout
+    for key in ("baseline_copy_psnr", "moving_psnr", "baseline_copy_moving_psnr", "moving_fraction"):
+        assert len(result[key]) == 5, key
+    assert result["moving_threshold"] == MOVING_THRESHOLD
+    table = run.stdout[run.stdout.index("still, moving"):].splitlines()
+    assert [line.split()[0] for line in table[1:6]] == ["1", "2", "3", "4", "5"]
+
+
+def test_eval_at_temperature_2_reuses_its_delta_psnr(tiny_genie, mujoco_dir, tmp_path):
+    from genie_robotics.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(tiny_genie, tmp_path / "ckpt")
+    result = evaluate(EvalOptions(ckpt, [str(mujoco_dir)], episodes=2, horizon=4, maskgit_steps=1, temperature=2.0,
+                                  batch=2, progress=False))
+    assert result["delta_psnr_t4_temp2"] == result["delta_psnr_t4"]
+    # The ground truth differs from the prompt somewhere at every t: every moving-region PSNR is defined.
+    assert all(np.isfinite(v) for v in result["moving_psnr"] + result["baseline_copy_moving_psnr"])
 
 
 def test_eval_bad_input_is_one_line(mujoco_dir, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 
 from genie_robotics.checkpoint import save_checkpoint
 from genie_robotics.errors import GenieError
+from genie_robotics.latent_labels import Transitions
 from genie_robotics.latent_labels import windows as _windows
 from genie_robotics.probe import (
     ProbeOptions,
@@ -14,6 +15,7 @@ from genie_robotics.probe import (
     flow_summary,
     optical_flow,
     probe,
+    relate_to_true_actions,
 )
 
 FAST = {"maskgit_steps": 2, "start_frames": 2, "rollout_steps": 2, "progress": False}
@@ -39,6 +41,7 @@ def test_probe_end_to_end_on_mujoco(tiny_genie, mujoco_dir, tmp_path):
     assert report["episodes"] == 4 and report["transitions"] == 4 * 7
     assert report["start_frames_used"] == 2 and len({s["episode"] for s in report["start_frame_sources"]}) == 2
     assert report["action_dim"] == 5
+    assert report["action_target"] == ("world_vector" if "world_vector" in report["action_keys"] else "action")
     for key in ("nmi", "linear_probe_accuracy", "linear_probe_chance", "linear_probe_r2"):
         assert isinstance(report[key], float) and math.isfinite(report[key]), key
     assert 0.0 <= report["nmi"] <= 1.0
@@ -65,6 +68,59 @@ def test_probe_end_to_end_on_mujoco(tiny_genie, mujoco_dir, tmp_path):
         probe(ProbeOptions(model, tmp_path / "no-such-data", tmp_path / "r3", **FAST))
 
 
+def _write_directional(path, episodes=3, steps=6):
+    """RLDS episodes whose actions hold a joint command, an end-effector displacement
+    `world_vector` = (t, e, 0) and a discrete `heading` = t mod 3; frames are random."""
+    from genie_robotics.data.rlds_writer import write_rlds
+    from genie_robotics.data.tf_env import tfds
+
+    f = tfds().features
+    features = f.FeaturesDict({"steps": f.Dataset({
+        "observation": f.FeaturesDict({"image": f.Image(shape=(32, 32, 3), dtype=np.uint8, encoding_format="png")}),
+        "action": f.FeaturesDict({"heading": f.Scalar(dtype=np.int32), "joint": f.Tensor(shape=(2,), dtype=np.float32),
+                                  "world_vector": f.Tensor(shape=(3,), dtype=np.float32)}),
+        "is_first": f.Scalar(dtype=np.bool_),
+    })})
+    rng = np.random.default_rng(0)
+    return write_rlds(path, "directional", features, [{"steps": [{
+        "observation": {"image": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)},
+        "action": {"heading": t % 3, "joint": np.array([100 + t, -100], np.float32),
+                   "world_vector": np.array([t, e, 0], np.float32)},
+        "is_first": t == 0} for t in range(steps)]} for e in range(episodes)])
+
+
+def test_probe_targets_world_vector_and_heading(tiny_genie, tmp_path):
+    data = _write_directional(tmp_path / "directional")
+    out = tmp_path / "report"
+    report = probe(ProbeOptions(save_checkpoint(tiny_genie, tmp_path / "model"), data, out,
+                                **{**FAST, "start_frames": 1, "rollout_steps": 1, "maskgit_steps": 1}))
+    assert report["action_keys"] == ["heading", "joint", "world_vector"] and report["action_dim"] == 6
+    assert report["action_target"] == "world_vector"
+    # Per-code means are of world_vector (t, e, 0) with t < 5, e < 3: not of the joint command (100 + t, -100).
+    means = [m for m in report["true_actions"]["mean_true_action_per_code"] if m is not None]
+    assert means and all(len(m) == 3 and 0 <= m[0] < 5 and 0 <= m[1] < 3 and m[2] == 0 for m in means)
+    assert 0.0 <= report["nmi"] <= 1.0 and 0.0 <= report["nmi_heading"] <= 1.0
+    readme = (out / "README.md").read_text()
+    assert "`action/world_vector`" in readme and "`action/heading`" in readme
+
+
+def test_relation_to_true_actions_on_planted_codes():
+    rng = np.random.default_rng(0)
+    codes_N = rng.integers(0, 4, 200)
+    directions = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]], np.float32)
+    t = Transitions(codes_N=codes_N, latents_ND=np.eye(4, dtype=np.float32)[codes_N] + rng.normal(0, 0.1, (200, 4)),
+                    episodes_N=np.arange(200) // 20, times_N=np.arange(200) % 20,
+                    actions_NA=directions[codes_N])
+    # Codes that are the heading and pick the displacement: NMI 1 for both, a perfect held-out probe.
+    true = relate_to_true_actions(t, clusters=4, num_codes=4, heading_N=codes_N)
+    assert true["nmi"] == pytest.approx(1.0) and true["nmi_heading"] == pytest.approx(1.0)
+    assert true["linear_probe_accuracy"] == 1.0 and true["linear_probe_r2"] > 0.9
+    # A heading the codes know nothing about.
+    unrelated = relate_to_true_actions(t, clusters=4, num_codes=4, heading_N=rng.integers(0, 4, 200))
+    assert unrelated["nmi_heading"] < 0.1
+    assert relate_to_true_actions(t, clusters=4, num_codes=4)["nmi_heading"] is None
+
+
 def test_probe_without_true_actions_reports_null(tiny_genie, tmp_path):
     from genie_robotics.data.rlds_writer import write_rlds
     from genie_robotics.data.tf_env import tfds
@@ -84,7 +140,8 @@ def test_probe_without_true_actions_reports_null(tiny_genie, tmp_path):
                                 **{**FAST, "start_frames": 1, "rollout_steps": 1, "maskgit_steps": 1}))
     _check_lengths(report)
     assert report["transitions"] == 2 + 5 and report["action_dim"] == 0
-    for key in ("nmi", "linear_probe_accuracy", "linear_probe_chance", "linear_probe_r2"):
+    for key in ("nmi", "nmi_heading", "linear_probe_accuracy", "linear_probe_chance", "linear_probe_r2",
+                "action_target"):
         assert report[key] is None, key
     assert "no 'action' feature" in report["true_actions"]["reason"]
     assert "no 'action' feature" in (out / "README.md").read_text()

@@ -41,9 +41,20 @@ class RLDSSource:
     image_shape: tuple[int, ...]
     split: str
     episodes: int
-    action_keys: list[tuple[str, ...]] = field(default_factory=list)
+    action_keys: list[tuple[str, ...]] = field(default_factory=list)  # numeric leaves of `action`, sorted
+    action_sizes: list[int] = field(default_factory=list)  # their flattened sizes, in the same order
     action_dim: int = 0
     weight: float = 1.0
+
+    def action_columns(self, key: str) -> slice | None:
+        """Columns of the flattened action vector (see `clip_pipeline`) that hold `action/<key>`
+        ('world_vector', or a nested 'a/b'), or None when the dataset has no such numeric leaf."""
+        start = 0
+        for path, size in zip(self.action_keys, self.action_sizes):
+            if "/".join(path) == key:
+                return slice(start, start + size)
+            start += size
+        return None
 
 
 def _dataset_dir(path: Path) -> Path:
@@ -113,7 +124,7 @@ def open_rlds(path: str | Path, image_key: str | None = None, weight: float = 1.
     return RLDSSource(
         path=directory, builder=builder, image_key=image_key, image_shape=tuple(images[image_key].shape),
         split=split, episodes=int(splits[split].num_examples), action_keys=[k for k, _ in leaves],
-        action_dim=sum(n for _, n in leaves), weight=weight,
+        action_sizes=[n for _, n in leaves], action_dim=sum(n for _, n in leaves), weight=weight,
     )
 
 
