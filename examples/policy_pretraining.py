@@ -48,11 +48,10 @@ from tqdm import tqdm
 import genie_robotics
 from genie_robotics.action_statistics import code_usage, kmeans, normalized_mutual_information, per_code_means
 from genie_robotics.checkpoint import load_checkpoint
-from genie_robotics.data.mujoco_render import ARM_ACTUATORS, FPS, load_scene
+from genie_robotics.data.mujoco_render import ARM_ACTUATORS, ARM_JOINTS, FPS, load_scene
 from genie_robotics.latent_labels import LatentLabeller
 
 SHIPPED_CHECKPOINT = Path(genie_robotics.__file__).resolve().parent / "checkpoints" / "tiny"
-ARM_JOINTS = ("arm_root", "arm_shoulder", "arm_elbow", "arm_wrist")
 SUCCESS_RADIUS = 0.05  # metres between the pinch site and the target ball at the last step
 EXPERT_SEED, EVAL_SEED = 100_000, 200_000  # episode seeds; the tiny LAM was trained on seed-0 video
 
@@ -87,7 +86,8 @@ class ReachScene:
     """dm_control manipulator-ball with a reach task: the pinch site to the target ball."""
 
     def __init__(self, seed: int = 0) -> None:
-        self.env = load_scene("manipulator-ball", seed)
+        # Framed and drawn like the teleop episodes the shipped LAM learned from.
+        self.env = load_scene("manipulator-ball", seed, policy="teleop")
         self.physics = physics = self.env.physics
         model = physics.model
         # The ball collides with the floor and walls but not with the arm (bit 2 only).

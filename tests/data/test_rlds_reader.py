@@ -15,6 +15,8 @@ def test_rt1_copy_reads_through_the_user_code_path(rt1_dir):
     src = open_rlds(rt1_dir)
     assert src.image_key == "image" and src.image_shape == (256, 320, 3) and src.episodes == 6
     assert src.action_dim == 2 + 1 + 1 + 3 + 3 + 3  # every RT-1 action field, flattened
+    assert src.action_columns("world_vector") == slice(10, 13)  # sorted keys: world_vector comes last
+    assert src.action_columns("rotation_delta") == slice(4, 7) and src.action_columns("heading") is None
     clips = _all_clips(rt1_dir, frames=4, height=64, width=64, stride=3, with_actions=True)
     # 10 steps, windows of 4 every 3 steps: starts 0, 3, 6 -> 3 clips per episode.
     assert len(clips) == 6 * 3
@@ -24,7 +26,7 @@ def test_rt1_copy_reads_through_the_user_code_path(rt1_dir):
         episode, steps = decode(clip["frames"])  # asserts the clip stays inside one episode
         assert steps == list(range(steps[0], steps[0] + 4))
         starts.setdefault(episode, []).append(steps[0])
-        world_vector = clip["actions"][:, -3:].numpy()  # sorted keys: world_vector comes last
+        world_vector = clip["actions"][:, src.action_columns("world_vector")].numpy()
         assert np.allclose(world_vector[:, 0], steps) and np.allclose(world_vector[:, 1], episode)
     assert {e: sorted(s) for e, s in starts.items()} == {e: [0, 3, 6] for e in range(6)}
 
@@ -36,12 +38,14 @@ def test_pointing_at_the_dataset_folder_finds_its_version_folder(rt1_dir):
 def test_rendered_mujoco_dataset_reads_back(mujoco_dir):
     src = open_rlds(mujoco_dir)
     assert src.image_shape == (48, 64, 3) and src.action_dim == 5 and src.episodes == 4
+    assert src.action_keys == [("gripper_closedness_action",), ("heading",), ("world_vector",)]
     clips = _all_clips(mujoco_dir, frames=4, height=32, width=32, stride=4, with_actions=True)
     assert len(clips) == 4 * 2
     for clip in clips:
         assert clip["frames"].shape == (4, 32, 32, 3) and clip["actions"].shape == (4, 5)
         assert clip["frames"].float().std() > 5  # a rendered scene, not a blank
-        assert clip["actions"].abs().max() <= 1.0
+        heading, world_vector = clip["actions"][:, src.action_columns("heading")], clip["actions"][:, src.action_columns("world_vector")]
+        assert set(heading.flatten().tolist()) <= set(range(8)) and world_vector.norm(dim=1).max() <= 0.05
 
 
 def test_train_and_validation_split_by_episode(rt1_dir):

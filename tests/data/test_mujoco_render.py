@@ -1,0 +1,58 @@
+"""The rendered robot video: the teleop policy's actions are what the camera sees."""
+import json
+
+import numpy as np
+import pytest
+
+from genie_robotics.data.mujoco_render import (
+    HEADINGS,
+    TELEOP_STEP,
+    RenderArgs,
+    heading_vector,
+    read_render_args,
+    render_dataset,
+)
+from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
+from genie_robotics.errors import GenieError
+
+
+def _episodes(path, frames):
+    spec = ClipSpec(frames=frames, height=64, width=64, stride=frames, shuffle_buffer=0, repeat=False, part="all",
+                    with_actions=True)
+    return list(RLDSClipDataset([path], spec))
+
+
+def test_teleop_moves_the_gripper_along_the_stored_heading(tmp_path):
+    path = render_dataset(tmp_path / "teleop", episodes=3, steps=12, seed=5, progress=False)
+    src = open_rlds(path)
+    episodes = _episodes(path, 12)
+    moved, aligned = 0, 0
+    for clip in episodes:
+        heading = clip["actions"][:, src.action_columns("heading")].numpy().ravel().astype(int)
+        world_vector = clip["actions"][:, src.action_columns("world_vector")].numpy()
+        assert np.all(world_vector[:, 1] == 0)  # a planar arm: no motion towards the camera
+        for t in range(11):  # the last step's action is never applied
+            step_xz = world_vector[t, [0, 2]]
+            moved += np.linalg.norm(step_xz) > 0.8 * TELEOP_STEP
+            aligned += np.dot(step_xz, heading_vector(heading[t])) > 0.9 * np.linalg.norm(step_xz)
+        frames = clip["frames"].numpy().astype(int)
+        changed = (np.abs(frames[1:] - frames[:-1]).max(-1) > 25).mean(axis=(1, 2))
+        assert np.median(changed) > 0.01, "the arm hardly moves in the picture"
+    assert moved >= 0.9 * 33 and aligned >= 0.9 * 33, (moved, aligned)
+    assert set(heading) <= set(range(HEADINGS))
+
+
+def test_render_arguments_are_kept_beside_the_dataset(tmp_path):
+    path = render_dataset(tmp_path / "d", episodes=1, steps=3, height=32, width=48, seed=7, scene="manipulator-peg",
+                          policy="torque", progress=False)
+    args = read_render_args(path / "data.json")
+    assert args == RenderArgs("manipulator-peg", "32x48", 3, "torque", 7, 1) and args.height_width == (32, 48)
+    assert open_rlds(path).action_keys == [("gripper_closedness_action",), ("joint_torque",)]
+    (tmp_path / "bad.json").write_text(json.dumps({"scene": "x"}))
+    with pytest.raises(GenieError, match="not a data.json"):
+        read_render_args(tmp_path / "bad.json")
+
+
+def test_unknown_policy_is_refused(tmp_path):
+    with pytest.raises(GenieError, match="unknown policy 'joystick'"):
+        render_dataset(tmp_path / "d", episodes=1, steps=3, policy="joystick", progress=False)
