@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from genie_robotics.config import preset
 from genie_robotics.data.mujoco_render import render_dataset
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
-from genie_robotics.models.genie import Genie
+from genie_robotics.models.genie import STAGES, Genie
 
 
 def peak_rss_mb() -> float:
@@ -44,7 +44,7 @@ def training_fps(data: Path, frames: int, batch: int, steps: int = 5) -> dict[st
     spec = ClipSpec(frames=frames, height=64, width=64)
     loader = iter(DataLoader(RLDSClipDataset([data], spec), batch_size=batch))
     out = {}
-    for stage in ("tokenizer", "dynamics"):
+    for stage in STAGES:
         opt = torch.optim.AdamW(genie.trainable_parameters(stage), lr=1e-4)
         clips = [next(loader)["frames"] for _ in range(steps + 1)]
         genie.stage_loss(stage, clips[0])["loss"].backward()  # warm-up

@@ -14,7 +14,7 @@ import time
 import torch
 
 from genie_robotics.config import preset
-from genie_robotics.models.genie import Genie
+from genie_robotics.models.genie import STAGES, Genie
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks
 
@@ -77,7 +77,7 @@ def main() -> None:
     result = {"bench": "train", "preset": args.preset, "device": args.device, "threads": torch.get_num_threads(),
               "batch": args.batch, "frames": args.frames, "tokens_per_frame": cfg.tokens_per_frame, "phases": {}}
     gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else None
-    for stage in ("tokenizer", "dynamics"):
+    for stage in STAGES:
         genie.train()
         if stage == "dynamics":
             genie.tokenizer.eval()

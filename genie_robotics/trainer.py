@@ -1,4 +1,4 @@
-"""A single-process training loop for one phase (tokenizer, or LAM + dynamics).
+"""A single-process training loop for one phase (tokenizer, LAM or dynamics).
 
 Used by the demo and the tests; the DeepSpeed entry point in `training/` optimises the same
 `Genie.stage_loss` terms.
@@ -41,9 +41,7 @@ def train_stage(
     params = genie.trainable_parameters(stage)
     optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, steps, warmup))
-    genie.train()
-    if stage == "dynamics":
-        genie.tokenizer.eval()  # frozen in the second phase
+    genie.train_stage_mode(stage)
     history: list[dict[str, float]] = []
     bar = tqdm(range(steps), desc=f"train {stage}", disable=not progress, dynamic_ncols=True)
     for step in bar:

@@ -21,7 +21,7 @@ def test_config_round_trips(tmp_path, name, suffix):
 def test_paper_facts_in_every_preset():
     for name in PRESETS:
         cfg = preset(name)
-        assert cfg.tokenizer.patch_size == 4 and cfg.lam.patch_size == 16
+        assert cfg.tokenizer.patch_size == 4 and cfg.lam.patch_size == (8 if name == "tiny" else 16)
         assert cfg.num_actions == 8 and cfg.lam.quantizer.code_dim == 32
         assert cfg.frames == 16 and cfg.fps == 10
         assert cfg.dynamics.maskgit_steps == 25 and cfg.dynamics.temperature == 2.0

@@ -1,8 +1,9 @@
 """DeepSpeed entry point for one phase of Genie training (run once per rank).
 
-Phase `tokenizer` trains the video tokenizer; phase `dynamics` trains the latent action model
-and the dynamics model together with the tokenizer frozen (Genie, Sec. 2.2). Clips come from
-RLDS datasets through `RLDSClipDataset`, each rank reading its own episodes.
+Phases, in order: `tokenizer` trains the video tokenizer; `lam` the latent action model; then
+`dynamics` the dynamics model with the tokenizer and the LAM frozen (Genie, Sec. 2.2 trains LAM
+and dynamics together; see models/genie.py for why they are split here). Clips come from RLDS
+datasets through `RLDSClipDataset`, each rank reading its own episodes.
 
 A run directory holds both phases:
   RUN_DIR/export/                 latest consolidated weights (safetensors + config.yaml): what
@@ -45,7 +46,7 @@ KEEP_CHECKPOINTS = 2
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genie-robotics train", description="Train one phase of the Genie stack with DeepSpeed.")
-    p.add_argument("--stage", required=True, choices=STAGES, help="tokenizer first, then dynamics (LAM + dynamics)")
+    p.add_argument("--stage", required=True, choices=STAGES, help="tokenizer first, then lam, then dynamics (each starts from RUN_DIR/export)")
     p.add_argument("--data", required=True, action="append", help="RLDS dataset directory, optionally DIR:weight; repeat to mix")
     p.add_argument("--preset", default="tiny", help="model preset (tiny, small, robotics-2.5b)")
     p.add_argument("--config", help="model config YAML/JSON instead of --preset")
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hostfile", help="DeepSpeed hostfile for multi-node runs")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the run directory")
     p.add_argument("--stop-at", type=int, help="save and stop at this step (e.g. a job time limit); continue with --resume")
-    p.add_argument("--init", help="checkpoint to start from (default for dynamics: RUN_DIR/export, the trained tokenizer)")
+    p.add_argument("--init", help="checkpoint to start from (default for lam and dynamics: RUN_DIR/export, the earlier phases)")
     p.add_argument("--micro-batch", type=int, help="clips per process per micro-step (overrides the DeepSpeed config)")
     p.add_argument("--grad-accum", type=int, help="gradient accumulation steps (overrides the DeepSpeed config)")
     p.add_argument("--lr", type=float, default=3e-4)
@@ -152,11 +153,12 @@ def validate(args: argparse.Namespace) -> None:
         raise GenieError(f"--resume: no checkpoint to resume from in {run.checkpoints}")
     if not args.resume and run.latest_tag() is not None:
         raise GenieError(f"{run.stage_dir} already holds a run; pass --resume to continue it or choose another --out")
-    if args.stage == "dynamics" and not args.resume:
+    if args.stage != "tokenizer" and not args.resume:
         init = Path(args.init) if args.init else run.export
         if not (init / "model.safetensors").is_file() and not init.is_file():
-            raise GenieError(f"the dynamics phase starts from a trained tokenizer: {init} has no checkpoint "
-                             "(train --stage tokenizer into the same --out first, or pass --init)")
+            before = "tokenizer" if args.stage == "lam" else "tokenizer and --stage lam"
+            raise GenieError(f"the {args.stage} phase starts from the earlier phases' weights: {init} has no checkpoint "
+                             f"(train --stage {before} into the same --out first, or pass --init)")
 
 
 # --- the training loop ------------------------------------------------------------------------
@@ -173,8 +175,8 @@ class StageModule(nn.Module):
 
     def train(self, mode: bool = True) -> "StageModule":
         super().train(mode)
-        if self.stage == "dynamics":
-            self.genie.tokenizer.eval()  # frozen: no dead-code restarts, no usage updates
+        if mode:
+            self.genie.train_stage_mode(self.stage)  # the other components are frozen
         return self
 
 
@@ -201,7 +203,8 @@ def parameter_digest(module: nn.Module) -> str:
 
 
 def _image_grid(genie: Genie, stage: str, clip_THWC: torch.Tensor) -> np.ndarray:
-    """Tokenizer: clip over its reconstruction. Dynamics: each latent action rolled out 4 steps."""
+    """Tokenizer: clip over its reconstruction. LAM: frames 2..T over the decoder's predictions
+    from the inferred codes. Dynamics: each latent action rolled out 4 steps."""
     from genie_robotics.models.video import to_uint8
     from genie_robotics.models.world_model import WorldModel
     from genie_robotics.viz import grid
@@ -210,6 +213,10 @@ def _image_grid(genie: Genie, stage: str, clip_THWC: torch.Tensor) -> np.ndarray
         if stage == "tokenizer":
             recon = to_uint8(genie.tokenizer.decode(genie.tokenizer.encode(clip_THWC[None])))[0]
             return grid(torch.stack((clip_THWC, recon)).cpu().numpy())
+        if stage == "lam":
+            clip = clip_THWC[None]
+            pred = to_uint8(genie.lam.reconstruct_next(clip, genie.lam.infer(clip).quantized.codes))[0]
+            return grid(torch.stack((clip_THWC[1:], pred)).cpu().numpy())
         world = WorldModel(genie, maskgit_steps=4, temperature=1.0, device=clip_THWC.device)
         prompts = clip_THWC[:1].expand(genie.cfg.num_actions, -1, -1, -1).cpu().numpy()
         actions = np.repeat(np.arange(genie.cfg.num_actions)[:, None], 4, axis=1)
@@ -239,7 +246,7 @@ def train(args: argparse.Namespace) -> None:
 
     torch.manual_seed(args.seed)  # same initial weights on every rank
     genie = Genie(cfg)
-    if args.stage == "dynamics" and not args.resume:
+    if args.stage != "tokenizer" and not args.resume:
         init = load_checkpoint(args.init or run.export)
         if init.cfg != cfg:
             raise GenieError(f"{args.init or run.export} was trained with another model config than --preset/--config")
@@ -328,16 +335,17 @@ def train(args: argparse.Namespace) -> None:
             metrics.flush()
             writer.add_scalar(f"{args.stage}/lr", scheduler.get_last_lr()[0], step)
             writer.add_scalar(f"{args.stage}/frames_per_s", fps, step)
-            quantizer = genie.tokenizer.quantizer if args.stage == "tokenizer" else genie.lam.quantizer
-            usage = quantizer.usage_fractions().float().cpu()
-            writer.add_histogram(f"{args.stage}/code_usage", usage, step)
-            if args.stage == "dynamics":
-                for k, u in enumerate(usage.tolist()):
-                    writer.add_scalar(f"lam_code_usage/{k}", u, step)
-            alive = int((usage > 0.01 / len(usage)).sum())
-            if alive <= max(2, len(usage) // 50):
-                bar.write(f"warning: step {step}: codebook collapse, {alive} of {len(usage)} codes in use (restarting dead codes)")
-            shown = {k: f"{values[k]:.3g}" for k in ("loss", "psnr", "dynamics_acc", "lam_codes_used") if k in values}
+            if args.stage != "dynamics":  # the codebook this phase trains
+                usage = getattr(genie, args.stage).quantizer.usage_fractions().float().cpu()
+                writer.add_histogram(f"{args.stage}/code_usage", usage, step)
+                if args.stage == "lam":
+                    for k, u in enumerate(usage.tolist()):
+                        writer.add_scalar(f"lam_code_usage/{k}", u, step)
+                alive = int((usage > 0.01 / len(usage)).sum())
+                if alive <= max(2, len(usage) // 50):
+                    bar.write(f"warning: step {step}: codebook collapse, {alive} of {len(usage)} codes in use (restarting dead codes)")
+            shown = {k: f"{values[k]:.3g}" for k in ("loss", "psnr", "lam_moving_gain", "dynamics_acc", "lam_codes_used")
+                     if k in values}
             bar.set_postfix({**shown, "frames/s": f"{fps:.0f}"}, refresh=False)
         if args.image_every and step % args.image_every == 0 and not zero3 and rank == 0:
             engine.eval()
@@ -358,6 +366,9 @@ def train(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from genie_robotics.allocator import keep_freed_memory
+
+    keep_freed_memory()  # every step frees and re-allocates the same buffers (see allocator.py)
     try:
         train(args)
     except GenieError as exc:

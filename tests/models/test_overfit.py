@@ -12,6 +12,7 @@ from tests.helpers import small_config
 
 
 def test_tokenizer_lam_and_dynamics_learn_a_handful_of_clips():
+    """Each phase in turn; the LAM is frozen while the dynamics model trains."""
     torch.manual_seed(0)
     genie = Genie(small_config(frames=4))
     clips, _ = render_episodes(episodes=4, steps=4, size=64, seed=1)
@@ -26,9 +27,12 @@ def test_tokenizer_lam_and_dynamics_learn_a_handful_of_clips():
     end = recon_psnr()
     assert end > start + 6.0, (start, end)
 
+    lam = train_stage(genie, "lam", lambda: clips, steps=40, lr=2e-3, warmup=5, progress=False)
+    assert np.mean([h["lam_mse"] for h in lam[-5:]]) < np.mean([h["lam_mse"] for h in lam[:5]])
     history = train_stage(genie, "dynamics", lambda: clips, steps=60, lr=2e-3, warmup=5, progress=False)
     ce = [h["dynamics_ce"] for h in history]
     assert np.mean(ce[-10:]) < 0.7 * np.mean(ce[:10]), (ce[:10], ce[-10:])
     with torch.no_grad():
         codes = genie.lam.infer(frames).quantized.indices
+    assert torch.equal(codes, genie.lam.infer(frames).quantized.indices)
     assert codes.unique().numel() > 1, "latent action codebook collapsed to a single code"

@@ -27,9 +27,9 @@ def _losses(run, stage):
     return [json.loads(line)["loss"] for line in (run / stage / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_two_cpu_processes_train_both_phases(tmp_path, mujoco_dir):
+def test_two_cpu_processes_train_every_phase(tmp_path, mujoco_dir):
     run = tmp_path / "run"
-    for stage, steps in (("tokenizer", 8), ("dynamics", 6)):
+    for stage, steps in (("tokenizer", 8), ("lam", 6), ("dynamics", 6)):
         out = _train("--stage", stage, "--data", str(mujoco_dir), "--out", str(run), "--steps", str(steps),
                      "--num-procs", "2", "--save-every", "4", *fast())
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -83,9 +83,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, mujoco_dir, args, message):
     assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
 
 
-def test_dynamics_phase_needs_a_trained_tokenizer(tmp_path, mujoco_dir):
-    out = _train("--stage", "dynamics", "--data", str(mujoco_dir), "--out", str(tmp_path / "run"))
-    assert out.returncode == 2 and "starts from a trained tokenizer" in out.stderr
+@pytest.mark.parametrize("stage", ["lam", "dynamics"])
+def test_later_phases_need_the_earlier_ones(tmp_path, mujoco_dir, stage):
+    out = _train("--stage", stage, "--data", str(mujoco_dir), "--out", str(tmp_path / "run"))
+    assert out.returncode == 2 and "starts from the earlier phases' weights" in out.stderr and "--stage tokenizer" in out.stderr
 
 
 def test_zero3_config_for_the_robotics_preset():
