@@ -110,9 +110,11 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     print(f"  code usage   {fmt(report['code_usage'])}")
     print(f"  consistency  {fmt(report['consistency'])}  (random directions ~{report['consistency_chance']:.2f})")
     if report["nmi"] is not None:
-        print(f"  NMI(codes, true-action clusters) {report['nmi']:.3f}; linear probe accuracy "
+        print(f"  NMI(codes, {report['action_target']} clusters) {report['nmi']:.3f}; linear probe accuracy "
               f"{report['linear_probe_accuracy']:.3f} (chance {report['linear_probe_chance']:.3f}), "
               f"R2 {report['linear_probe_r2']:.3f}")
+    if report["nmi_heading"] is not None:
+        print(f"  NMI(codes, heading) {report['nmi_heading']:.3f}")
     print(f"wrote {Path(args.out) / 'probe.json'}, {Path(args.out) / 'README.md'} and plots")
 
 
@@ -150,8 +152,9 @@ def _cmd_data_render(args: argparse.Namespace) -> None:
     from genie_robotics.data.mujoco_render import render_dataset
 
     out = render_dataset(args.out, args.episodes, args.steps, args.size[0], args.size[1], args.seed, args.scene,
-                         overwrite=args.overwrite, progress=not args.no_progress)
-    print(f"wrote {args.episodes} episodes x {args.steps} steps of {args.scene} at {args.size[0]}x{args.size[1]} to {out}")
+                         overwrite=args.overwrite, progress=not args.no_progress, policy=args.policy)
+    print(f"wrote {args.episodes} episodes x {args.steps} steps of {args.scene} ({args.policy} policy) at "
+          f"{args.size[0]}x{args.size[1]} to {out} (render arguments in {out / 'data.json'})")
 
 
 def _cmd_data_inspect(args: argparse.Namespace) -> None:
@@ -190,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-root", default="outputs/data", help="where rendered prompt episodes are cached (default outputs/data)")
     demo.add_argument("--rollout-steps", type=int, default=8, help="frames generated per action (default 8)")
     demo.add_argument("--maskgit-steps", type=int, default=25, help="MaskGIT steps per frame (default 25, as in the paper)")
-    demo.add_argument("--temperature", type=float, default=1.0,
-                      help="MaskGIT sampling temperature (default 1; the paper's 2 suits a fully trained model)")
+    demo.add_argument("--temperature", type=float,
+                      help="MaskGIT sampling temperature (default: the checkpoint's, measured best on held-out episodes)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--in-process", action="store_true",
                       help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
@@ -221,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--scale", type=int, default=PlayOptions.scale, help="upscale factor of the shown frames")
     play.set_defaults(func=_cmd_play)
 
-    ev = sub.add_parser("eval", help="held-out metrics: tokenizer PSNR/SSIM, ΔtPSNR at t=4, rollout PSNR over t, "
+    ev = sub.add_parser("eval", help="held-out metrics: tokenizer PSNR/SSIM, ΔtPSNR at t=4, rollout PSNR over t "
+                                     "beside the still-frame baseline, on whole frames and the moving region, "
                                      "FVD with a user-supplied TorchScript I3D")
     ev.add_argument("model", help="checkpoint directory")
     ev.add_argument("--data", required=True, action="append", help="held-out RLDS dataset directory (repeatable)")
@@ -230,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--part", default="all", choices=["all", "validation", "train"],
                     help="episodes to use: all (a held-out dataset, default) or the validation part training held out")
     ev.add_argument("--maskgit-steps", type=int, default=25)
-    ev.add_argument("--temperature", type=float, default=2.0, help="MaskGIT temperature (default 2, as in the paper)")
+    ev.add_argument("--temperature", type=float,
+                    help="MaskGIT temperature (default: the checkpoint's; ΔtPSNR is also reported at the paper's 2)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--batch", type=int, default=8, help="rollouts generated together")
     ev.add_argument("--i3d", help="TorchScript I3D file (features [B, F] from videos [B, 3, T, 224, 224] in [-1, 1]) for FVD")
@@ -296,15 +301,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="robot video datasets (RLDS): render with MuJoCo, inspect")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    from genie_robotics.data.mujoco_render import SCENES
+    from genie_robotics.data.mujoco_render import POLICIES, SCENES
 
-    render = data_sub.add_parser("render", help="render MuJoCo robot-arm episodes into an RLDS dataset (RT-1 step layout)")
+    render = data_sub.add_parser("render", help="render MuJoCo robot-arm episodes into an RLDS dataset (RT-1 step layout)",
+                                 description="Render MuJoCo robot-arm episodes into an RLDS dataset. The arguments are "
+                                             "also written to DIR/data.json, whose keys are these flags' names.")
     render.add_argument("--out", required=True, help="dataset directory to create")
     render.add_argument("--episodes", type=int, default=64)
     render.add_argument("--steps", type=int, default=32, help="frames per episode, at 10 FPS (default 32)")
     render.add_argument("--size", type=_size, default=(64, 64), help="HEIGHTxWIDTH (default 64x64; RT-1 is 256x320)")
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--scene", default="manipulator-ball", choices=sorted(SCENES))
+    render.add_argument("--policy", default="teleop", choices=POLICIES,
+                        help="teleop: the gripper moves along one of 8 image-plane headings held 1-4 frames "
+                             "(stores action/world_vector and action/heading; default); torque: smooth random "
+                             "joint torques through the physics (stores action/joint_torque)")
     render.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     render.add_argument("--no-progress", action="store_true")
     render.set_defaults(func=_cmd_data_render)

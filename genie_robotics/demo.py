@@ -6,7 +6,8 @@ stack would use it: exports the checkpoint to ONNX, starts the `genie_sim` node 
 process (loopback-only discovery), and drives it from an rclpy client in this process through
 every latent action, saving what was published as a PNG grid and a GIF and reporting the frames
 received and the node's measured FPS. `--in-process` instead rolls out all 8 actions as one
-PyTorch batch, without ROS.
+PyTorch batch, without ROS. Either way it reports how different the 8 rows end up (mean pairwise
+PSNR of their final frames): a model that ignores its latent action draws the same row 8 times.
 """
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
 from genie_robotics.errors import GenieError
+from genie_robotics.metrics import pairwise_psnr
+from genie_robotics.models.video import to_unit
 from genie_robotics.viz import grid, save_gif, save_png
 
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny"
@@ -37,25 +41,36 @@ class DemoOptions:
     data_root: Path = Path("outputs/data")  # rendered prompt episodes are cached here
     rollout_steps: int = 8
     maskgit_steps: int = 25
-    # The paper samples at temperature 2 with a fully trained model; the CPU-trained tiny model
-    # keeps the arm in view longer at 1.
-    temperature: float = 1.0
+    temperature: float | None = None  # None: the checkpoint's default (measured best on held-out episodes)
     seed: int = 0
     progress: bool = True
     in_process: bool = False  # batched PyTorch rollout instead of the ROS node
     timeout: float = 180.0  # seconds to wait for the node to come up / for any one frame
 
 
+def prompt_render_args(checkpoint: Path, height: int, width: int):
+    """Render arguments for prompt episodes: the scene and policy of the checkpoint's training
+    data (its data.json, if it has one) at the model's size, with a seed training never used."""
+    import dataclasses
+
+    from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, RenderArgs, read_render_args
+
+    path = Path(checkpoint) / RENDER_ARGS_FILE
+    trained_on = read_render_args(path) if path.is_file() else RenderArgs("manipulator-ball", "", 0, "teleop", 0, 0)
+    return dataclasses.replace(trained_on, size=f"{height}x{width}", steps=8, seed=PROMPT_SEED, episodes=4)
+
+
 def prompt_dataset(opts: DemoOptions, height: int, width: int) -> Path:
     """Held-out MuJoCo episodes to draw prompts from: rendered on first use, reused afterwards."""
     from genie_robotics.data.mujoco_render import render_dataset
 
-    data_dir = opts.data_root / f"prompts-manipulator-ball-{height}x{width}-seed{PROMPT_SEED}"
+    r = prompt_render_args(opts.checkpoint, height, width)
+    data_dir = opts.data_root / f"prompts-{r.scene}-{r.policy}-{r.size}-seed{r.seed}"
     if (data_dir / "dataset_info.json").is_file():
         print(f"[demo] reusing rendered MuJoCo prompt episodes at {data_dir}")
         return data_dir
-    render_dataset(data_dir, 4, 8, height, width, PROMPT_SEED, "manipulator-ball", progress=opts.progress)
-    print(f"[demo] rendered 4 MuJoCo episodes to {data_dir} (RLDS) for prompt frames")
+    render_dataset(data_dir, r.episodes, r.steps, height, width, r.seed, r.scene, progress=opts.progress, policy=r.policy)
+    print(f"[demo] rendered {r.episodes} MuJoCo episodes ({r.scene}, {r.policy} policy) to {data_dir} (RLDS) for prompt frames")
     return data_dir
 
 
@@ -74,16 +89,33 @@ def write_rollouts(frames_ATHWC: np.ndarray, out: Path, fps: int) -> tuple[Path,
     return grid_png, save_gif(np.stack(tiles_T), out / "rollouts.gif", fps=fps, scale=2)
 
 
+def row_difference(frames_ATHWC: np.ndarray) -> tuple[float, int]:
+    """(mean PSNR in dB over all pairs of rows' final frames, pairs that are identical).
+
+    Lower means the actions lead to more different frames; identical rows give inf.
+    """
+    pair_P = pairwise_psnr(to_unit(torch.from_numpy(np.ascontiguousarray(frames_ATHWC[:, -1]))))
+    return float(pair_P.mean()), int(torch.isinf(pair_P).sum())
+
+
 def run_demo(opts: DemoOptions) -> dict:
     from genie_robotics.checkpoint import load_config
 
     t0 = time.time()
     cfg = load_config(opts.checkpoint)
+    if opts.temperature is None:
+        opts.temperature = cfg.dynamics.temperature
     prompt, data_dir = prompt_frame(opts, cfg.height, cfg.width)
     opts.out.mkdir(parents=True, exist_ok=True)
     save_png(prompt, opts.out / "prompt.png", scale=4)
     summary = (_inprocess_rollouts if opts.in_process else _ros_rollouts)(opts, prompt)
     frames_ATHWC = summary.pop("frames")
+    row_psnr, identical = row_difference(frames_ATHWC)
+    pairs = len(frames_ATHWC) * (len(frames_ATHWC) - 1) // 2
+    print(f"[demo] action rows differ: mean pairwise PSNR between rows at step {frames_ATHWC.shape[1] - 1} = "
+          f"{row_psnr:.2f} dB (identical rows = inf; lower = more different; {identical} of {pairs} pairs identical)")
+    summary.update(row_pairwise_psnr_db=round(row_psnr, 2) if np.isfinite(row_psnr) else None,  # JSON has no inf
+                   row_identical_pairs=identical)
     grid_png, gif = write_rollouts(frames_ATHWC, opts.out, max(cfg.fps // 2, 1))
     summary.update({
         "checkpoint": str(opts.checkpoint), "prompt_dataset": str(data_dir), "maskgit_steps": opts.maskgit_steps,

@@ -98,7 +98,7 @@ def _prompt(opts: PlayOptions, height: int, width: int) -> np.ndarray:
         return read_image(opts.prompt, height, width)
     from genie_robotics.demo import DemoOptions, prompt_frame
 
-    return prompt_frame(DemoOptions(data_root=opts.data_root, progress=False), height, width)[0]
+    return prompt_frame(DemoOptions(checkpoint=Path(opts.model), data_root=opts.data_root, progress=False), height, width)[0]
 
 
 def _window_available() -> None:

@@ -23,6 +23,9 @@ def _demo(tmp_path, *extra):
     assert Image.open(out / "rollouts.gif").n_frames == 3
     assert "rendered 4 MuJoCo episodes" in run.stdout
     assert (tmp_path / "data" / "prompts-manipulator-ball-64x64-seed1000" / "dataset_info.json").is_file()
+    assert "action rows differ: mean pairwise PSNR between rows at step 2" in run.stdout
+    assert 0 <= summary["row_identical_pairs"] <= 28
+    assert (summary["row_pairwise_psnr_db"] is None) == (summary["row_identical_pairs"] > 0)  # None: inf
     return summary, run
 
 
@@ -40,6 +43,21 @@ def test_demo_drives_the_ros_node_through_every_action(tmp_path):
 def test_demo_in_process_without_ros(tmp_path):
     summary, run = _demo(tmp_path, "--in-process")
     assert summary["mode"] == "in_process" and "in process" in run.stdout
+    assert summary["row_pairwise_psnr_db"] > 0  # 8 actions, 8 different rows
+
+
+def test_demo_row_difference_is_inf_for_identical_rows_only():
+    import numpy as np
+
+    from genie_robotics.demo import row_difference
+
+    frames_ATHWC = np.zeros((8, 3, 4, 4, 3), np.uint8)
+    assert row_difference(frames_ATHWC) == (float("inf"), 28)
+    frames_ATHWC[:, -1] = np.arange(8)[:, None, None, None] * 10  # rows end 10 levels apart per action
+    psnr_db, identical = row_difference(frames_ATHWC)
+    assert identical == 0 and 20 < psnr_db < 60
+    frames_ATHWC[1, -1] = frames_ATHWC[0, -1]  # only the final frame counts
+    assert row_difference(frames_ATHWC) == (float("inf"), 1)
 
 
 def test_demo_with_a_missing_checkpoint_is_one_line(tmp_path):
