@@ -29,10 +29,10 @@ def test_tokenizer_lam_and_dynamics_learn_a_handful_of_clips():
 
     lam = train_stage(genie, "lam", lambda: clips, steps=40, lr=2e-3, warmup=5, progress=False)
     assert np.mean([h["lam_mse"] for h in lam[-5:]]) < np.mean([h["lam_mse"] for h in lam[:5]])
+    lam_state = {k: v.clone() for k, v in genie.lam.state_dict().items()}
     history = train_stage(genie, "dynamics", lambda: clips, steps=60, lr=2e-3, warmup=5, progress=False)
     ce = [h["dynamics_ce"] for h in history]
     assert np.mean(ce[-10:]) < 0.7 * np.mean(ce[:10]), (ce[:10], ce[-10:])
-    with torch.no_grad():
-        codes = genie.lam.infer(frames).quantized.indices
-    assert torch.equal(codes, genie.lam.infer(frames).quantized.indices)
-    assert codes.unique().numel() > 1, "latent action codebook collapsed to a single code"
+    # The LAM is frozen in the dynamics phase: weights, codebook and usage statistics unchanged.
+    # (Whether it learns actions at all is tests/models/test_action_learning.py's job.)
+    assert all(torch.equal(v, genie.lam.state_dict()[k]) for k, v in lam_state.items())
