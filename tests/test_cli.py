@@ -22,7 +22,7 @@ def _demo(tmp_path, *extra):
     assert grid.size == (2 * (3 * 66 + 2), 2 * (8 * 66 + 2))  # 8 rows (actions) x 3 frames, 2 px gaps, x2
     assert Image.open(out / "rollouts.gif").n_frames == 3
     assert "rendered 4 MuJoCo episodes" in run.stdout
-    assert (tmp_path / "data" / "prompts-manipulator-ball-64x64-seed1000" / "dataset_info.json").is_file()
+    assert (tmp_path / "data" / "prompts-manipulator-ball-teleop-64x64-seed1000" / "dataset_info.json").is_file()
     assert "action rows differ: mean pairwise PSNR between rows at step 2" in run.stdout
     assert 0 <= summary["row_identical_pairs"] <= 28
     assert (summary["row_pairwise_psnr_db"] is None) == (summary["row_identical_pairs"] > 0)  # None: inf

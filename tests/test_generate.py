@@ -116,7 +116,7 @@ def test_per_code_means_on_a_planted_case_is_the_one_hot_least_squares_fit():
 
 def test_fit_action_map_pairs_each_latent_with_the_action_at_the_earlier_frame(tiny_genie, mujoco_dir):
     amap = fit_action_map(tiny_genie, mujoco_dir, max_episodes=3)
-    assert amap.action_dim == 5 and amap.action_keys == [("gripper_closedness_action",), ("joint_torque",)]
+    assert amap.action_dim == 5 and amap.action_keys == [("gripper_closedness_action",), ("heading",), ("world_vector",)]
     # By hand: every transition of the first 3 episodes (8 steps -> 7 transitions each).
     clips = _all_clips(mujoco_dir, frames=8, height=64, width=64, with_actions=True)[:3]
     assert len(clips) == 3
