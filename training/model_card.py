@@ -12,6 +12,7 @@ model that erases a small arm still scores a fair whole-frame PSNR.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import shutil
@@ -103,9 +104,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=32)
     args = p.parse_args()
 
-    data = json.loads((args.train_data / RENDER_ARGS_FILE).read_text()) if (args.train_data / RENDER_ARGS_FILE).is_file() else None
-    if data is None:
-        raise GenieError(f"{args.train_data} has no {RENDER_ARGS_FILE}: render it with `genie-robotics data render`")
+    data = dataclasses.asdict(read_render_args(args.train_data / RENDER_ARGS_FILE))
     heldout = read_render_args(args.heldout / RENDER_ARGS_FILE)
     if heldout.seed == data["seed"]:
         raise GenieError(f"{args.heldout} was rendered with the training seed {heldout.seed}: not held out")
@@ -118,8 +117,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(genie, args.out)
     shutil.copyfile(args.train_data / RENDER_ARGS_FILE, args.out / RENDER_ARGS_FILE)
-    for stale in ("metrics.json",):  # reports of an earlier card format
-        (args.out / stale).unlink(missing_ok=True)
+    (args.out / "metrics.json").unlink(missing_ok=True)  # the report of an earlier card format
 
     ev = evaluate(EvalOptions(model=args.out, data=[str(args.heldout)], episodes=args.episodes, horizon=8))
     atomic_write_text(args.out / "eval.json", json.dumps(ev, indent=2) + "\n")
