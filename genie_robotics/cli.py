@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from genie_robotics.arguments import (OneLineParser, maskgit_steps, nonnegative_int, positive_float, positive_int,
+                                      probability, temperature)
 from genie_robotics.errors import GenieError
 
 
@@ -126,25 +128,35 @@ def _cmd_train(rest: list[str]) -> int:
     from training.train import build_parser as train_parser
     from training.train import free_port
     from training.train import main as train_main
+    from training.run_dir import acquire_lock
     from training.train import validate
 
     targs = train_parser().parse_args(rest)
     validate(targs)
-    # JIT-built DeepSpeed ops (the CPU shared-memory collective) are cached inside the venv.
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
-    if targs.num_procs == 1 and not targs.hostfile:
-        return train_main(rest)
-    launcher = [str(Path(sys.executable).parent / "deepspeed"), "--master_port", str(free_port())]
-    launcher += ["--hostfile", targs.hostfile] if targs.hostfile else ["--num_gpus", str(targs.num_procs)]
-    return subprocess.run([*launcher, "--module", "training.train", *rest]).returncode
+    lock = acquire_lock(Path(targs.out))  # held until training ends, by this process
+    try:
+        # JIT-built DeepSpeed ops (the CPU shared-memory collective) are cached inside the venv.
+        os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
+        if targs.num_procs == 1 and not targs.hostfile:
+            return train_main(rest)
+        launcher = [str(Path(sys.executable).parent / "deepspeed"), "--master_port", str(free_port())]
+        launcher += ["--hostfile", targs.hostfile] if targs.hostfile else ["--num_gpus", str(targs.num_procs)]
+        return subprocess.run([*launcher, "--module", "training.train", *rest]).returncode
+    finally:
+        lock.close()
+
+
+MAX_RENDER_SIDE = 1024  # MuJoCo's offscreen buffer is sized for the largest frame we render
 
 
 def _size(text: str) -> tuple[int, int]:
-    """'HxW' -> (H, W)."""
+    """'HxW' -> (H, W), each side in [8, MAX_RENDER_SIDE]."""
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH (e.g. 64x64), got {text!r}") from None
+    if not (8 <= h <= MAX_RENDER_SIDE and 8 <= w <= MAX_RENDER_SIDE):
+        raise argparse.ArgumentTypeError(f"each side of --size must be in [8, {MAX_RENDER_SIDE}], got {text}")
     return h, w
 
 
@@ -172,7 +184,7 @@ def _cmd_data_inspect(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from genie_robotics.config import PRESETS
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="genie-robotics",
         description="Genie world model for robot video: train, inspect and roll out a learned simulator.",
     )
@@ -191,14 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--checkpoint", default=str(SHIPPED_CHECKPOINT), help="checkpoint directory (default: the shipped tiny one)")
     demo.add_argument("--out", default="outputs/demo", help="output directory (default outputs/demo)")
     demo.add_argument("--data-root", default="outputs/data", help="where rendered prompt episodes are cached (default outputs/data)")
-    demo.add_argument("--rollout-steps", type=int, default=8, help="frames generated per action (default 8)")
-    demo.add_argument("--maskgit-steps", type=int, default=25, help="MaskGIT steps per frame (default 25, as in the paper)")
-    demo.add_argument("--temperature", type=float,
+    demo.add_argument("--rollout-steps", type=positive_int, default=8, help="frames generated per action (default 8)")
+    demo.add_argument("--maskgit-steps", type=maskgit_steps, default=25, help="MaskGIT steps per frame (default 25, as in the paper)")
+    demo.add_argument("--temperature", type=temperature,
                       help="MaskGIT sampling temperature (default: the checkpoint's, measured best on held-out episodes)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=nonnegative_int, default=0)
     demo.add_argument("--in-process", action="store_true",
                       help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
-    demo.add_argument("--timeout", type=float, default=180.0,
+    demo.add_argument("--timeout", type=positive_float, default=180.0,
                       help="seconds to wait for the node to come up and for any one frame (default 180)")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.set_defaults(func=_cmd_demo)
@@ -217,11 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--record", help="write what is shown to out.gif, out.mp4 or out.avi")
     play.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
                       help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint")
-    play.add_argument("--maskgit-steps", type=int, default=PlayOptions.maskgit_steps,
+    play.add_argument("--maskgit-steps", type=maskgit_steps, default=PlayOptions.maskgit_steps,
                       help=f"MaskGIT steps per frame (default {PlayOptions.maskgit_steps}, for interactive speed)")
-    play.add_argument("--temperature", type=float, default=PlayOptions.temperature)
-    play.add_argument("--seed", type=int, default=0)
-    play.add_argument("--scale", type=int, default=PlayOptions.scale, help="upscale factor of the shown frames")
+    play.add_argument("--temperature", type=temperature, default=PlayOptions.temperature)
+    play.add_argument("--seed", type=nonnegative_int, default=0)
+    play.add_argument("--scale", type=positive_int, default=PlayOptions.scale, help="upscale factor of the shown frames")
     play.set_defaults(func=_cmd_play)
 
     ev = sub.add_parser("eval", help="held-out metrics: tokenizer PSNR/SSIM, ΔtPSNR at t=4, rollout PSNR over t "
@@ -229,15 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      "FVD with a user-supplied TorchScript I3D")
     ev.add_argument("model", help="checkpoint directory")
     ev.add_argument("--data", required=True, action="append", help="held-out RLDS dataset directory (repeatable)")
-    ev.add_argument("--episodes", type=int, default=32, help="episodes to evaluate, one clip each (default 32)")
-    ev.add_argument("--horizon", type=int, default=8, help="generated frames per rollout, >= 4 (default 8)")
+    ev.add_argument("--episodes", type=positive_int, default=32, help="episodes to evaluate, one clip each (default 32)")
+    ev.add_argument("--horizon", type=positive_int, default=8, help="generated frames per rollout, >= 4 (default 8)")
     ev.add_argument("--part", default="all", choices=["all", "validation", "train"],
                     help="episodes to use: all (a held-out dataset, default) or the validation part training held out")
-    ev.add_argument("--maskgit-steps", type=int, default=25)
-    ev.add_argument("--temperature", type=float,
+    ev.add_argument("--maskgit-steps", type=maskgit_steps, default=25)
+    ev.add_argument("--temperature", type=temperature,
                     help="MaskGIT temperature (default: the checkpoint's; ΔtPSNR is also reported at the paper's 2)")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--batch", type=int, default=8, help="rollouts generated together")
+    ev.add_argument("--seed", type=nonnegative_int, default=0)
+    ev.add_argument("--batch", type=positive_int, default=8, help="rollouts generated together")
     ev.add_argument("--i3d", help="TorchScript I3D file (features [B, F] from videos [B, 3, T, 224, 224] in [-1, 1]) for FVD")
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--json", help="also write the result as JSON to this file")
@@ -251,14 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("model", help="checkpoint directory")
     pr.add_argument("--data", required=True, help="RLDS dataset directory (true actions, if it has them, are compared)")
     pr.add_argument("--out", required=True, help="report directory (probe.json, README.md, PNG plots, GIF grid)")
-    pr.add_argument("--episodes", type=int, default=ProbeOptions.episodes, help="episodes read for usage / true actions")
-    pr.add_argument("--start-frames", type=int, default=ProbeOptions.start_frames,
+    pr.add_argument("--episodes", type=positive_int, default=ProbeOptions.episodes, help="episodes read for usage / true actions")
+    pr.add_argument("--start-frames", type=positive_int, default=ProbeOptions.start_frames,
                     help="start frames of the consistency rollouts (rows of the grid)")
-    pr.add_argument("--rollout-steps", type=int, default=ProbeOptions.rollout_steps)
-    pr.add_argument("--maskgit-steps", type=int, default=ProbeOptions.maskgit_steps)
-    pr.add_argument("--temperature", type=float, default=ProbeOptions.temperature)
-    pr.add_argument("--clusters", type=int, default=ProbeOptions.clusters, help="k-means clusters of true actions")
-    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--rollout-steps", type=positive_int, default=ProbeOptions.rollout_steps)
+    pr.add_argument("--maskgit-steps", type=maskgit_steps, default=ProbeOptions.maskgit_steps)
+    pr.add_argument("--temperature", type=temperature, default=ProbeOptions.temperature)
+    pr.add_argument("--clusters", type=positive_int, default=ProbeOptions.clusters, help="k-means clusters of true actions")
+    pr.add_argument("--seed", type=nonnegative_int, default=0)
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing report at --out")
     pr.add_argument("--no-progress", action="store_true")
@@ -272,20 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--prompts", required=True, help="prompt frames: a folder of PNG/JPEG files, one image, or an RLDS "
                                                       "dataset (first frame of each episode)")
     gen.add_argument("--out", required=True, help="RLDS dataset directory to write")
-    gen.add_argument("--episodes", type=int, default=GenerateOptions.episodes)
-    gen.add_argument("--steps", type=int, default=GenerateOptions.steps, help="frames per episode, prompt included")
+    gen.add_argument("--episodes", type=positive_int, default=GenerateOptions.episodes)
+    gen.add_argument("--steps", type=positive_int, default=GenerateOptions.steps, help="frames per episode, prompt included")
     gen.add_argument("--policy", default="uniform", choices=POLICIES)
     gen.add_argument("--script", help="actions of the script policy, cycled (e.g. 0,0,3,3,5)")
-    gen.add_argument("--stick-probability", type=float, default=GenerateOptions.stick_probability,
+    gen.add_argument("--stick-probability", type=probability, default=GenerateOptions.stick_probability,
                      help="sticky policy: probability of repeating the previous action")
     gen.add_argument("--action-map", help="labelled RLDS dataset with true actions: fit latent -> real action and write "
                                           "the mapped real action into every step")
-    gen.add_argument("--action-map-episodes", type=int, default=GenerateOptions.action_map_episodes,
+    gen.add_argument("--action-map-episodes", type=positive_int, default=GenerateOptions.action_map_episodes,
                      help="episodes of the labelled dataset used to fit the map")
-    gen.add_argument("--batch", type=int, default=GenerateOptions.batch, help="episodes generated together")
-    gen.add_argument("--maskgit-steps", type=int, help="default: the checkpoint's config")
-    gen.add_argument("--temperature", type=float, help="default: the checkpoint's config")
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--batch", type=positive_int, default=GenerateOptions.batch, help="episodes generated together")
+    gen.add_argument("--maskgit-steps", type=maskgit_steps, help="default: the checkpoint's config")
+    gen.add_argument("--temperature", type=temperature, help="default: the checkpoint's config")
+    gen.add_argument("--seed", type=nonnegative_int, default=0)
     gen.add_argument("--device", default="cpu", help="cpu or cuda")
     gen.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     gen.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -307,10 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Render MuJoCo robot-arm episodes into an RLDS dataset. The arguments are "
                                              "also written to DIR/data.json, whose keys are these flags' names.")
     render.add_argument("--out", required=True, help="dataset directory to create")
-    render.add_argument("--episodes", type=int, default=64)
-    render.add_argument("--steps", type=int, default=32, help="frames per episode, at 10 FPS (default 32)")
+    render.add_argument("--episodes", type=positive_int, default=64)
+    render.add_argument("--steps", type=positive_int, default=32, help="frames per episode, at 10 FPS (default 32)")
     render.add_argument("--size", type=_size, default=(64, 64), help="HEIGHTxWIDTH (default 64x64; RT-1 is 256x320)")
-    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--seed", type=nonnegative_int, default=0)
     render.add_argument("--scene", default="manipulator-ball", choices=sorted(SCENES))
     render.add_argument("--policy", default="teleop", choices=POLICIES,
                         help="teleop: the gripper moves along one of 8 image-plane headings held 1-4 frames "
@@ -323,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = data_sub.add_parser("inspect", help="episodes, steps, features and camera of an RLDS dataset directory")
     inspect.add_argument("dir", help="dataset directory (e.g. a local fractal20220817_data/0.1.0)")
     inspect.add_argument("--image-key", help="camera key (default: chosen from the Open X-Embodiment key table)")
-    inspect.add_argument("--limit", type=int, help="count steps over the first N episodes only")
+    inspect.add_argument("--limit", type=positive_int, help="count steps over the first N episodes only")
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
     inspect.add_argument("--sheet", help="write a contact sheet PNG of frames from the first episodes")
     inspect.set_defaults(func=_cmd_data_inspect)

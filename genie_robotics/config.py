@@ -14,16 +14,52 @@ from typing import Any
 from genie_robotics.errors import GenieError
 
 
+class ConfigFieldError(GenieError):
+    """A config value of the wrong type or out of range; `field` is its dotted path."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field, self.problem = field, problem
+        super().__init__(f"{field} {problem}")
+
+    def inside(self, parent: str) -> "ConfigFieldError":
+        return ConfigFieldError(f"{parent}.{self.field}", self.problem)
+
+
+def bounded(low: float, high: float, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    """A dataclass field whose value must lie in [low, high] (checked by `check_fields`)."""
+    return field(default=default, metadata={"range": (low, high)}, **kwargs)
+
+
+def check_fields(obj: Any) -> None:
+    """Types from the annotations (int, float, str; bool is neither) and `bounded` ranges.
+
+    Runs before any size is used, so `height: 64.0`, `dim: "abc"` or `height: 4096000` is one
+    line naming the field instead of a traceback or an out-of-memory error.
+    """
+    for f in dataclasses.fields(obj):
+        value, kind = getattr(obj, f.name), f.type if isinstance(f.type, str) else f.type.__name__
+        if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigFieldError(f.name, f"must be an integer, got {value!r}")
+        if kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigFieldError(f.name, f"must be a number, got {value!r}")
+        if kind == "str" and not isinstance(value, str):
+            raise ConfigFieldError(f.name, f"must be a string, got {value!r}")
+        low, high = f.metadata.get("range", (None, None))
+        if low is not None and not low <= value <= high:
+            raise ConfigFieldError(f.name, f"must be in [{low}, {high}], got {value!r}")
+
+
 @dataclass
 class TransformerConfig:
     """One ST-transformer trunk: `depth` blocks of width `dim`."""
 
-    dim: int
-    depth: int
-    heads: int
-    ffn_mult: float = 4.0
+    dim: int = bounded(1, 65536)
+    depth: int = bounded(1, 1024)
+    heads: int = bounded(1, 1024)
+    ffn_mult: float = bounded(0.25, 64, 4.0)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.dim % self.heads:
             raise GenieError(f"transformer dim {self.dim} is not divisible by heads {self.heads}")
         if (self.dim // self.heads) % 2:
@@ -34,28 +70,34 @@ class TransformerConfig:
 class QuantizerConfig:
     """A VQ codebook and its collapse guard (dead-code restart from encoder outputs)."""
 
-    num_codes: int
-    code_dim: int
-    commitment: float = 0.25
-    usage_decay: float = 0.99  # EMA decay of per-code usage
-    dead_fraction: float = 0.1  # a code is dead when its usage EMA < dead_fraction / num_codes
+    num_codes: int = bounded(2, 1 << 20)
+    code_dim: int = bounded(1, 8192)
+    commitment: float = bounded(0, 100, 0.25)
+    usage_decay: float = bounded(0, 1, 0.99)  # EMA decay of per-code usage
+    dead_fraction: float = bounded(0, 1, 0.1)  # a code is dead when its usage EMA < dead_fraction / num_codes
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
 class TokenizerConfig:
     """ST-ViViT VQ-VAE: patch 4, 1024 x 32 codebook at paper size."""
 
-    patch_size: int = 4
+    patch_size: int = bounded(1, 256, 4)
     quantizer: QuantizerConfig = field(default_factory=lambda: QuantizerConfig(1024, 32))
     encoder: TransformerConfig = field(default_factory=lambda: TransformerConfig(512, 8, 8))
     decoder: TransformerConfig = field(default_factory=lambda: TransformerConfig(512, 8, 8))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
 class LatentActionConfig:
     """Latent action model on pixels: patch 16, |A| = 8 codes x 32 dims."""
 
-    patch_size: int = 16
+    patch_size: int = bounded(1, 256, 16)
     quantizer: QuantizerConfig = field(
         default_factory=lambda: QuantizerConfig(8, 32, usage_decay=0.98, dead_fraction=0.2)
     )
@@ -63,7 +105,10 @@ class LatentActionConfig:
     decoder: TransformerConfig = field(default_factory=lambda: TransformerConfig(512, 8, 8))
     # Weight of pixels that change (vs 1 for the rest) in the decoder's loss: without it a
     # decoder that ignores the latent already scores well on frames where a small arm moves.
-    moving_weight: float = 10.0
+    moving_weight: float = bounded(1, 10_000, 10.0)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -71,11 +116,18 @@ class DynamicsConfig:
     """MaskGIT dynamics on an ST-transformer, with its sampling defaults (paper: 25 steps, T=2)."""
 
     transformer: TransformerConfig = field(default_factory=lambda: TransformerConfig(1024, 16, 16))
-    mask_rate_min: float = 0.5
-    mask_rate_max: float = 1.0
-    maskgit_steps: int = 25
-    temperature: float = 2.0
+    mask_rate_min: float = bounded(0, 1, 0.5)
+    mask_rate_max: float = bounded(0, 1, 1.0)
+    maskgit_steps: int = bounded(1, 1000, 25)
+    temperature: float = bounded(0, 100, 2.0)
     schedule: str = "cosine"  # fraction of tokens still masked after each MaskGIT step
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.mask_rate_min > self.mask_rate_max:
+            raise ConfigFieldError("mask_rate_min", f"{self.mask_rate_min} is above mask_rate_max {self.mask_rate_max}")
+        if self.schedule not in ("cosine", "linear"):
+            raise ConfigFieldError("schedule", f"must be cosine or linear, got {self.schedule!r}")
 
 
 @dataclass
@@ -83,22 +135,21 @@ class GenieConfig:
     """The whole stack: frame size, context length and the three components."""
 
     name: str = "custom"
-    height: int = 64
-    width: int = 64
-    frames: int = 16  # clip length in training and the context window at inference
-    fps: int = 10
+    height: int = bounded(8, 4096, 64)
+    width: int = bounded(8, 4096, 64)
+    frames: int = bounded(2, 1024, 16)  # clip length in training and the context window at inference
+    fps: int = bounded(1, 1000, 10)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     lam: LatentActionConfig = field(default_factory=LatentActionConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         for label, patch in (("tokenizer", self.tokenizer.patch_size), ("lam", self.lam.patch_size)):
             if self.height % patch or self.width % patch:
                 raise GenieError(
                     f"frame size {self.height}x{self.width} is not divisible by the {label} patch {patch}"
                 )
-        if self.dynamics.schedule not in ("cosine", "linear"):
-            raise GenieError(f"unknown MaskGIT schedule {self.dynamics.schedule!r} (cosine|linear)")
 
     @property
     def num_actions(self) -> int:
@@ -122,7 +173,7 @@ class GenieConfig:
     def from_dict(cls, data: dict[str, Any]) -> "GenieConfig":
         try:
             return _build(cls, data)
-        except (TypeError, KeyError, ValueError) as exc:
+        except (TypeError, KeyError, ValueError, GenieError) as exc:
             raise GenieError(f"invalid Genie config: {exc}") from None
 
     def save(self, path: str | Path) -> None:
@@ -143,7 +194,10 @@ class GenieConfig:
         path = Path(path)
         if not path.is_file():
             raise GenieError(f"config file {path} does not exist")
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GenieError(f"config file {path} is not readable text ({type(exc).__name__})") from None
         try:
             if path.suffix == ".json":
                 data = json.loads(text)
@@ -170,7 +224,14 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
     for name, value in data.items():
         ftype = fields[name].type
         sub = _NESTED.get(ftype if isinstance(ftype, str) else getattr(ftype, "__name__", ""))
-        kwargs[name] = _build(sub, value) if sub else value
+        try:
+            kwargs[name] = _build(sub, value) if sub else value
+        except ConfigFieldError as exc:
+            raise exc.inside(name) from None
+    missing = [f.name for f in fields.values() if f.name not in kwargs
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise KeyError(f"missing {cls.__name__} keys: {missing}")
     return cls(**kwargs)
 
 

@@ -176,6 +176,11 @@ def evaluate(opts: EvalOptions) -> dict:
 
     if opts.horizon < 4:
         raise GenieError(f"--horizon must be at least 4 (ΔtPSNR is reported at t = 4), got {opts.horizon}")
+    i3d = None
+    if opts.i3d is not None:  # a bad I3D file is reported before minutes of rollouts, not after
+        from genie_robotics.fvd import I3DFeatures
+
+        i3d = I3DFeatures(opts.i3d, opts.device)
     start = time.time()
     genie = load_checkpoint(opts.model, opts.device).eval()
     temperature = float(opts.temperature if opts.temperature is not None else genie.cfg.dynamics.temperature)
@@ -195,10 +200,10 @@ def evaluate(opts: EvalOptions) -> dict:
         result["delta_psnr_t4_temp2"] = float(means_paper["delta_psnr"])
     result.update(rollout_vs_still_frame(clips, fakes))
     result["moving_threshold"] = MOVING_THRESHOLD
-    if opts.i3d is not None:
+    if i3d is not None:
         from genie_robotics.fvd import fvd
 
-        result["fvd"] = fvd(to_unit(clips), to_unit(fakes), opts.i3d, batch=opts.batch, device=opts.device)
+        result["fvd"] = fvd(to_unit(clips), to_unit(fakes), i3d, batch=opts.batch)
         result["fvd_note"] = f"{len(clips)} clips of {opts.horizon + 1} frames: small samples bias FVD upwards"
     result["seconds"] = round(time.time() - start, 1)
     return result

@@ -85,7 +85,7 @@ class I3DFeatures:
                 self.module = torch.jit.load(str(self.path), map_location=self.device).eval()
         except Exception as exc:  # torch raises RuntimeError/ValueError/... depending on the corruption
             raise GenieError(f"{self.path} is not a TorchScript archive (export I3D with torch.jit.script/trace "
-                             f"and torch.jit.save): {exc}") from exc
+                             f"and torch.jit.save): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
     @staticmethod
     def preprocess(videos_BTHWC: torch.Tensor) -> torch.Tensor:
@@ -117,10 +117,10 @@ class I3DFeatures:
         return torch.cat(chunks).numpy()
 
 
-def fvd(real_videos_BTHWC: torch.Tensor, fake_videos_BTHWC: torch.Tensor, i3d_path: str | Path,
+def fvd(real_videos_BTHWC: torch.Tensor, fake_videos_BTHWC: torch.Tensor, i3d: I3DFeatures | str | Path,
         batch: int = 8, device: str | torch.device | None = None) -> float:
     """FVD between two sets of videos [B, T, H, W, 3] in [-1, 1] (see the module docstring)."""
-    i3d = I3DFeatures(i3d_path, device)
+    i3d = i3d if isinstance(i3d, I3DFeatures) else I3DFeatures(i3d, device)
     real_stats = gaussian_stats(i3d(real_videos_BTHWC, batch))
     fake_stats = gaussian_stats(i3d(fake_videos_BTHWC, batch))
     return frechet_distance(*real_stats, *fake_stats)

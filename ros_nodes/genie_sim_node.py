@@ -5,7 +5,13 @@ Publishes the world model's predicted camera frame (`camera/image`, rgb8, with a
 in `timer` mode, at `fps` holding the last action. `prompt` (sensor_msgs/Image: rgb8, bgr8 or
 mono8, any size) restarts the world from that frame; the `reset` service (std_srvs/Trigger)
 restarts it from the configured prompt. `~/step_time` (std_msgs/Float32) is the measured
-seconds per generated frame. Bad input is logged once per message and the node keeps running.
+seconds per generated frame.
+
+No message or call can end the node: every callback is guarded, bad input is logged in one
+line, counted (`~/failures` in the log at exit) and dropped, and the node keeps publishing.
+Queues (README, "QoS"): `action` keeps the newest ACTION_QUEUE_DEPTH messages, older ones are
+dropped under overload; `reset` keeps RESET_QUEUE_DEPTH requests and answers every one it
+receives; a reset while the world already sits at the configured prompt only republishes it.
 
 Run: `ros2 run genie_sim genie_sim_node --ros-args -p model_dir:=...` or the bare console
 script `genie_sim_node --ros-args ...`.
@@ -36,6 +42,9 @@ PARAMETERS = {
     "sensor_qos": False,  # best-effort sensor-data QoS instead of reliable (REP-2003 allows both)
 }
 NUM_ACTIONS = 8
+ACTION_QUEUE_DEPTH = 10  # newest actions kept while a frame is being generated; older ones dropped
+RESET_QUEUE_DEPTH = 1000  # reset requests kept: bursts of hundreds are all answered
+MAX_PROMPT_PIXELS = 4096 * 4096  # larger prompts are refused before any copy or OpenCV call
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 SHUTDOWN_GRACE_S = 10.0  # longest a stopped node takes to leave, cleanup included
 
@@ -45,7 +54,11 @@ def image_to_rgb(msg) -> np.ndarray:
     channels = {"rgb8": 3, "bgr8": 3, "mono8": 1}.get(msg.encoding)
     if channels is None:
         raise ValueError(f"unsupported image encoding {msg.encoding!r} (rgb8, bgr8, mono8)")
-    if msg.step < msg.width * channels or len(msg.data) != msg.step * msg.height or msg.height == 0:
+    if msg.height == 0 or msg.width == 0:
+        raise ValueError(f"image has no pixels ({msg.height} x {msg.width})")
+    if msg.height * msg.width > MAX_PROMPT_PIXELS:
+        raise ValueError(f"image of {msg.height} x {msg.width} pixels is larger than {MAX_PROMPT_PIXELS} pixels")
+    if msg.step < msg.width * channels or len(msg.data) != msg.step * msg.height:
         raise ValueError(f"image data length {len(msg.data)} does not match {msg.height} rows x step {msg.step} "
                          f"({msg.width} px {msg.encoding})")
     import numpy as np
@@ -92,20 +105,35 @@ def main(argv: list[str] | None = None) -> int:
             self.image_pub = self.create_publisher(Image, "camera/image", qos)
             self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", qos)
             self.step_time_pub = self.create_publisher(Float32, "~/step_time", 10)
-            self.create_subscription(UInt8, "action", self._on_action, 10)
-            self.create_subscription(Image, "prompt", self._on_prompt, 5)
-            self.create_service(Trigger, "reset", self._on_reset)
+            self.failures: dict[str, int] = {}  # callback name -> inputs it refused or failed on
+            self.create_subscription(UInt8, "action", self._guarded("action", self._on_action), ACTION_QUEUE_DEPTH)
+            self.create_subscription(Image, "prompt", self._guarded("prompt", self._on_prompt), 5)
+            self.create_service(Trigger, "reset", self._on_reset, qos_profile=QoSProfile(depth=RESET_QUEUE_DEPTH))
             self.mode = p["mode"]
             if self.mode not in ("on_action", "timer"):
                 self.get_logger().warning(f"unknown mode {self.mode!r}; using on_action")
                 self.mode = "on_action"
             self.held_action = 0
+            self.at_prompt = False  # the world sits at the configured prompt, nothing generated since
             self._restart(self.prompt)
+            self.at_prompt = True
             if self.mode == "timer":
-                self.create_timer(1.0 / max(float(p["fps"]), 1e-3), lambda: self._step(self.held_action))
+                self.create_timer(1.0 / max(float(p["fps"]), 1e-3),
+                                  self._guarded("timer", lambda: self._step(self.held_action)))
             provider = getattr(self.world, "provider", "torch")
             self.get_logger().info(f"genie_sim ready: {cfg.name} {self.width}x{self.height}, backend {p['backend']} "
                                    f"({provider}), mode {self.mode}")
+
+        def _guarded(self, name: str, callback):
+            """`callback` that logs and counts whatever it raises instead of ending the node."""
+            def run(*args):
+                try:
+                    callback(*args)
+                except Exception as exc:  # noqa: BLE001 - no input may end the node
+                    self.failures[name] = self.failures.get(name, 0) + 1
+                    self.get_logger().warning(f"ignoring {name}: {exc}" if isinstance(exc, ValueError)
+                                              else f"{name} failed ({type(exc).__name__}: {exc}); still running")
+            return run
 
         def _configured_prompt(self, path: str) -> np.ndarray:
             if path:
@@ -116,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             return np.full((self.height, self.width, 3), 128, np.uint8)
 
         def _restart(self, frame: np.ndarray) -> None:
-            self._publish(self.world.reset(frame))
+            self.at_prompt = False
+            self.prompt_frame = self.world.reset(frame)
+            self._publish(self.prompt_frame)
 
         def _publish(self, frame_HWC: np.ndarray) -> None:
             stamp = self.get_clock().now().to_msg()
@@ -133,29 +163,34 @@ def main(argv: list[str] | None = None) -> int:
 
         def _step(self, action: int) -> None:
             start = time.perf_counter()
+            self.at_prompt = False
             frame = self.world.step(action)
             self.step_time_pub.publish(Float32(data=float(time.perf_counter() - start)))
             self._publish(frame)
 
         def _on_action(self, msg) -> None:
             if msg.data >= NUM_ACTIONS:
-                self.get_logger().warning(f"ignoring action {msg.data}: latent actions are 0..{NUM_ACTIONS - 1}")
-                return
+                raise ValueError(f"{msg.data} is not a latent action (0..{NUM_ACTIONS - 1})")
             self.held_action = int(msg.data)
             if self.mode == "on_action":
                 self._step(self.held_action)
 
         def _on_prompt(self, msg) -> None:
-            try:
-                frame = resize(image_to_rgb(msg), self.height, self.width)
-            except ValueError as exc:
-                self.get_logger().warning(f"ignoring prompt: {exc}")
-                return
-            self._restart(frame)
+            self._restart(resize(image_to_rgb(msg), self.height, self.width))
 
         def _on_reset(self, request, response):
-            self._restart(self.prompt)
-            response.success, response.message = True, "world restarted from the configured prompt"
+            """Every request is answered: success, or a refusal saying why."""
+            try:
+                if self.at_prompt:  # a burst of resets costs one restart, the rest republish it
+                    self._publish(self.prompt_frame)
+                else:
+                    self._restart(self.prompt)
+                    self.at_prompt = True
+                response.success, response.message = True, "world restarted from the configured prompt"
+            except Exception as exc:  # noqa: BLE001 - answered, never raised into the executor
+                self.failures["reset"] = self.failures.get("reset", 0) + 1
+                self.get_logger().warning(f"reset failed ({type(exc).__name__}: {exc}); still running")
+                response.success, response.message = False, f"reset failed: {exc}"
             return response
 
     from rclpy.signals import SignalHandlerOptions
@@ -177,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     except rclpy.executors.ExternalShutdownException:
         pass
     finally:
+        if node.failures:
+            node.get_logger().info(f"refused or failed inputs: {node.failures}")
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -61,3 +61,36 @@ def test_bad_config_file(tmp_path):
     path.write_text("height: 64\nwings: 2\n")
     with pytest.raises(GenieError, match="wings"):
         GenieConfig.load(path)
+
+
+@pytest.mark.parametrize("path,value,message", [
+    ("height", -64, "height must be in [8, 4096], got -64"),
+    ("height", 64.0, "height must be an integer, got 64.0"),
+    ("height", 4096000, "height must be in [8, 4096]"),
+    ("frames", True, "frames must be an integer, got True"),
+    ("lam.encoder.dim", "abc", "lam.encoder.dim must be an integer, got 'abc'"),
+    ("tokenizer.quantizer.usage_decay", 1.5, "tokenizer.quantizer.usage_decay must be in [0, 1]"),
+    ("dynamics.temperature", -1, "dynamics.temperature must be in [0, 100]"),
+    ("dynamics.mask_rate_min", 0.9, "dynamics.mask_rate_min 0.9 is above mask_rate_max"),
+    ("dynamics.schedule", "square", "dynamics.schedule must be cosine or linear"),
+    ("name", 7, "name must be a string"),
+])
+def test_config_values_are_checked_and_the_field_named(path, value, message):
+    data = preset("tiny").to_dict()
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    if last == "mask_rate_min":
+        node["mask_rate_max"] = 0.5
+    with pytest.raises(GenieError) as info:
+        GenieConfig.from_dict(data)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_missing_required_field_is_named():
+    data = preset("tiny").to_dict()
+    del data["lam"]["encoder"]["heads"]
+    with pytest.raises(GenieError, match="missing TransformerConfig keys: \\['heads'\\]"):
+        GenieConfig.from_dict(data)

@@ -25,18 +25,20 @@ import shutil
 import socket
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from genie_robotics.arguments import OneLineParser, nonnegative_int, positive_float, positive_int, probability
 from genie_robotics.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from genie_robotics.config import GenieConfig, preset
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import STAGES, Genie
 from genie_robotics.trainer import warmup_cosine
+from training.run_dir import (RunDir, acquire_lock, check_writable, describe_write_error, tensors_only_loading,
+                              truncate_metrics)
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CPU_CONFIG = CONFIG_DIR / "ds_cpu_fp32.json"
@@ -45,30 +47,33 @@ KEEP_CHECKPOINTS = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genie-robotics train", description="Train one phase of the Genie stack with DeepSpeed.")
+    p = OneLineParser(prog="genie-robotics train", description="Train one phase of the Genie stack with DeepSpeed.")
     p.add_argument("--stage", required=True, choices=STAGES, help="tokenizer first, then lam, then dynamics (each starts from RUN_DIR/export)")
     p.add_argument("--data", required=True, action="append", help="RLDS dataset directory, optionally DIR:weight; repeat to mix")
     p.add_argument("--preset", default="tiny", help="model preset (tiny, small, robotics-2.5b)")
     p.add_argument("--config", help="model config YAML/JSON instead of --preset")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--steps", type=int, default=1000, help="optimizer steps (default 1000)")
+    p.add_argument("--steps", type=positive_int, default=1000, help="optimizer steps (default 1000)")
     p.add_argument("--deepspeed", help="DeepSpeed JSON config (default training/ds_cpu_fp32.json on CPU, ds_zero2_bf16.json on GPU)")
-    p.add_argument("--num-procs", type=int, default=1, help="processes (GPUs, or CPU processes with gloo) on this node")
+    p.add_argument("--num-procs", type=positive_int, default=1, help="processes (GPUs, or CPU processes with gloo) on this node")
     p.add_argument("--hostfile", help="DeepSpeed hostfile for multi-node runs")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the run directory")
-    p.add_argument("--stop-at", type=int, help="save and stop at this step (e.g. a job time limit); continue with --resume")
+    p.add_argument("--stop-at", type=positive_int, help="save and stop at this step (e.g. a job time limit); continue with --resume")
     p.add_argument("--init", help="checkpoint to start from (default for lam and dynamics: RUN_DIR/export, the earlier phases)")
-    p.add_argument("--micro-batch", type=int, help="clips per process per micro-step (overrides the DeepSpeed config)")
-    p.add_argument("--grad-accum", type=int, help="gradient accumulation steps (overrides the DeepSpeed config)")
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--warmup", type=int, default=100, help="warm-up steps before the cosine decay")
-    p.add_argument("--clip-frames", type=int, help="frames per training clip (default: the model's context, 16)")
-    p.add_argument("--save-every", type=int, default=200, help="checkpoint + export every N steps (and at the end)")
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--image-every", type=int, default=200, help="image grid to TensorBoard every N steps (0: never)")
+    p.add_argument("--micro-batch", type=positive_int, help="clips per process per micro-step (overrides the DeepSpeed config)")
+    p.add_argument("--grad-accum", type=positive_int, help="gradient accumulation steps (overrides the DeepSpeed config)")
+    p.add_argument("--lr", type=positive_float, default=3e-4)
+    p.add_argument("--warmup", type=nonnegative_int, default=100, help="warm-up steps before the cosine decay")
+    p.add_argument("--clip-frames", type=positive_int, help="frames per training clip (default: the model's context, 16)")
+    p.add_argument("--save-every", type=positive_int, default=200, help="checkpoint + export every N steps (and at the end)")
+    p.add_argument("--log-every", type=positive_int, default=10)
+    p.add_argument("--image-every", type=nonnegative_int, default=200, help="image grid to TensorBoard every N steps (0: never)")
+    p.add_argument("--refit-codebook", type=nonnegative_int, default=0, metavar="CLIPS",
+                   help="lam phase: after the last step, refit the 8-code codebook by k-means on the encoder outputs "
+                        "of CLIPS training clips (0: keep the codebook training found; default 0)")
     p.add_argument("--image-key", help="camera key of the datasets (default: automatic)")
-    p.add_argument("--val-fraction", type=float, default=0.05, help="episodes held out from training")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=probability, default=0.05, help="episodes held out from training")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--local_rank", type=int, default=-1, help=argparse.SUPPRESS)  # set by the deepspeed launcher
     return p
@@ -112,43 +117,21 @@ def check_batch_arithmetic(cfg: dict, world_size: int | None, name: str = "DeepS
         )
 
 
-@dataclass
-class RunDir:
-    root: Path
-    stage: str
-
-    @property
-    def export(self) -> Path:
-        return self.root / "export"
-
-    @property
-    def stage_dir(self) -> Path:
-        return self.root / self.stage
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.stage_dir / "checkpoints"
-
-    def latest_tag(self) -> str | None:
-        latest = self.checkpoints / "latest"
-        if not latest.is_file():
-            return None
-        tag = latest.read_text().strip()
-        return tag if (self.checkpoints / tag).is_dir() else None
-
-
 def validate(args: argparse.Namespace) -> None:
     """Every check that can fail on user input, before any process is launched."""
-    from genie_robotics.data.rlds_reader import open_rlds, parse_data_arg
+    from genie_robotics.data.rlds_reader import check_clip_fits, open_rlds, parse_data_arg, part_split
 
-    model_config(args)
+    cfg = model_config(args)
     deepspeed_config(args)
+    run = RunDir(Path(args.out), args.stage)
+    check_writable(run.root)
+    frames = args.clip_frames or cfg.frames
+    if frames < 2:
+        raise GenieError(f"--clip-frames must be >= 2 (a transition), got {frames}")
     for item in args.data:
         path, weight = parse_data_arg(item)
-        open_rlds(path, image_key=args.image_key, weight=weight)
-    if args.steps < 1:
-        raise GenieError(f"--steps must be >= 1, got {args.steps}")
-    run = RunDir(Path(args.out), args.stage)
+        src = open_rlds(path, image_key=args.image_key, weight=weight)
+        check_clip_fits(src, frames, part_split(src, "train", args.val_fraction)[0])
     if args.resume and run.latest_tag() is None:
         raise GenieError(f"--resume: no checkpoint to resume from in {run.checkpoints}")
     if not args.resume and run.latest_tag() is not None:
@@ -223,6 +206,30 @@ def _image_grid(genie: Genie, stage: str, clip_THWC: torch.Tensor) -> np.ndarray
         return grid(world.rollout(prompts, actions))
 
 
+@torch.no_grad()
+def refit_lam_codebook(genie: Genie, batches, clips: int, device: torch.device) -> float:
+    """k-means refit of the LAM codebook on the encoder outputs of the next `clips` training clips
+    (every rank's, gathered); every rank ends with rank 0's codebook."""
+    import torch.distributed as dist
+
+    genie.eval()
+    latents, seen = [], 0
+    while seen < clips:
+        frames_BTHWC = next(batches)["frames"].to(device)
+        latents.append(genie.lam.encode(frames_BTHWC).flatten(0, 1).float())
+        seen += frames_BTHWC.shape[0]
+    z_ND = torch.cat(latents)
+    if dist.get_world_size() > 1:
+        gathered = [torch.empty_like(z_ND) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, z_ND)
+        z_ND = torch.cat(gathered)
+    quantizer = genie.lam.quantizer
+    fit = quantizer.refit(z_ND.cpu())
+    for tensor in (quantizer.codebook.data, quantizer.usage):
+        dist.broadcast(tensor, src=0)
+    return fit
+
+
 def train(args: argparse.Namespace) -> None:
     import deepspeed
     import torch.distributed as dist
@@ -265,8 +272,11 @@ def train(args: argparse.Namespace) -> None:
     step, batches_consumed = 0, 0
     if args.resume:
         tag = run.latest_tag()
-        _, client = engine.load_checkpoint(str(run.checkpoints), tag=tag)
+        with tensors_only_loading():
+            _, client = engine.load_checkpoint(str(run.checkpoints), tag=tag)
         step, batches_consumed = int(client["step"]), int(client["batches_consumed"])
+        if rank == 0:
+            truncate_metrics(run.metrics, step)
 
     run.stage_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0:
@@ -289,13 +299,25 @@ def train(args: argparse.Namespace) -> None:
     zero3 = ds_config.get("zero_optimization", {}).get("stage", 0) == 3
 
     def save(at_step: int) -> None:
+        """Checkpoint + export; `latest` moves only when every rank wrote everything."""
         tag = f"step{at_step:08d}"
-        engine.save_checkpoint(str(run.checkpoints), tag=tag, client_state={"step": at_step, "batches_consumed": batches_consumed},
-                               save_latest=False)
-        with deepspeed.zero.GatheredParameters(list(genie.parameters()), modifier_rank=None, enabled=zero3):
+        failure: BaseException | None = None
+        try:
+            engine.save_checkpoint(str(run.checkpoints), tag=tag, save_latest=False,
+                                   client_state={"step": at_step, "batches_consumed": batches_consumed})
+            with deepspeed.zero.GatheredParameters(list(genie.parameters()), modifier_rank=None, enabled=zero3):
+                if rank == 0:
+                    save_checkpoint(genie, run.export, {"stage": args.stage, "step": at_step})
+        except (OSError, RuntimeError) as exc:  # full disk, read-only directory, torch's zip writer
+            failure = exc
+        failed = torch.tensor([float(failure is not None)], device=device)
+        dist.all_reduce(failed, op=dist.ReduceOp.MAX)  # every rank stops together, none waits forever
+        if failed.item():
             if rank == 0:
-                save_checkpoint(genie, run.export, {"stage": args.stage, "step": at_step})
-        dist.barrier()
+                shutil.rmtree(run.checkpoints / tag, ignore_errors=True)  # half written; `latest` never named it
+            reason = describe_write_error(failure, run.root) if failure else "another rank could not write its part"
+            raise GenieError(f"could not write checkpoint {tag} to {run.checkpoints}: {reason}; "
+                             f"the last complete checkpoint ({run.latest_tag() or 'none'}) is untouched")
         if rank == 0:  # only now is the new checkpoint complete: point `latest` at it, drop old ones
             atomic_write_text(run.checkpoints / "latest", tag + "\n")
             tags = sorted(p.name for p in run.checkpoints.iterdir() if p.is_dir() and p.name.startswith("step"))
@@ -307,7 +329,8 @@ def train(args: argparse.Namespace) -> None:
     engine.train()
     last_time, last_step = time.perf_counter(), step
     stop = min(args.steps, args.stop_at or args.steps)
-    metrics = open(run.stage_dir / "metrics.jsonl", "a") if rank == 0 else None
+    refit = args.stage == "lam" and args.refit_codebook > 0
+    metrics = open(run.metrics, "a") if rank == 0 else None
     while step < stop:
         for _ in range(accum):
             clip = next(batches)["frames"].to(device)
@@ -351,9 +374,14 @@ def train(args: argparse.Namespace) -> None:
             engine.eval()
             writer.add_image(f"{args.stage}/grid", _image_grid(genie, args.stage, clip[0]), step, dataformats="HWC")
             engine.train()
-        if step % args.save_every == 0 or step == stop:
+        if (step % args.save_every == 0 or step == stop) and not (refit and step == args.steps):
             save(step)
     bar.close()
+    if refit and step == args.steps:  # also when resuming a finished phase: refit, then save
+        fit = refit_lam_codebook(genie, batches, args.refit_codebook, device)
+        if rank == 0:
+            print(f"[train] lam: codebook refit by k-means on {args.refit_codebook} clips per rank (mean cosine fit {fit:.3f})")
+        save(step)
     digest = parameter_digest(genie)
     (run.stage_dir / "ranks").mkdir(parents=True, exist_ok=True)
     atomic_write_text(run.stage_dir / "ranks" / f"rank{rank}.json", json.dumps({"step": step, "parameters_sha256": digest}) + "\n")
@@ -371,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # every step frees and re-allocates the same buffers (see allocator.py)
     try:
         train(args)
-    except GenieError as exc:
+    except (GenieError, OSError) as exc:  # OSError: a log or metrics write on a full or read-only disk
+        if isinstance(exc, OSError):
+            exc = GenieError(f"writing {exc.filename or args.out} failed: {describe_write_error(exc, Path(args.out))}")
         if os.environ.get("RANK", "0") == "0":  # every rank stops; one of them says why
             print(f"genie-robotics train: error: {exc}", file=sys.stderr)
         return 2

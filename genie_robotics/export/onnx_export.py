@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from genie_robotics.checkpoint import CONFIG_FILE, load_checkpoint
+from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.nn.st_transformer import TemporalCache
 
@@ -74,6 +75,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
     genie = load_checkpoint(checkpoint).float().eval()
     cfg = genie.cfg
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GenieError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     N = cfg.tokens_per_frame
     B = 2 if dynamic_batch else 1  # trace with 2 so no batch-1 broadcast is baked into a dynamic graph

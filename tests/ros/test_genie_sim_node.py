@@ -79,8 +79,49 @@ def test_node_publishes_a_frame_per_action_and_survives_bad_input(ros_env, backe
     finally:
         client.close()
         out = _stop(node)
-    assert "ignoring action 9" in out and "ignoring prompt: image data length" in out
+    assert "ignoring action: 9 is not a latent action" in out and "ignoring prompt: image data length" in out
     assert "unsupported image encoding 'yuv422'" in out
+
+
+def _malformed_images(count: int, seed: int = 0):
+    """Images no node should choke on: zero, huge and mismatched sizes, bad steps and encodings."""
+    from sensor_msgs.msg import Image
+
+    rng = np.random.default_rng(seed)
+    encodings = ["rgb8", "bgr8", "mono8", "rgba8", "16UC1", "", "yuv422"]
+    sizes = [0, 1, 2, 3, 17, 64, 4097, 100_000, 2**31 - 1]
+    for _ in range(count):
+        h, w = (int(rng.choice(sizes)) for _ in range(2))
+        msg = Image(height=h, width=w, encoding=str(rng.choice(encodings)),
+                    step=int(rng.choice([0, 1, w, 3 * w, 3 * w + 5, 2**32 - 1]) % 2**32))
+        msg.data = rng.integers(0, 256, int(rng.choice([0, 1, 7, 3 * min(h * w, 4096)])), dtype=np.uint8).tobytes()
+        yield msg
+
+
+def test_no_message_ends_the_node_and_every_reset_is_answered(ros_env):
+    node = _start_node("backend:=torch", "maskgit_steps:=1")
+    client = GenieSimClient("genie_sim_fuzz_client")
+    try:
+        assert client.wait_for_node(120), "node never came up"
+        rng = np.random.default_rng(1)
+        for i, msg in enumerate(_malformed_images(300)):
+            client.prompt_pub.publish(msg)
+            if i % 3 == 0:
+                client.action_pub.publish(client.UInt8(data=int(rng.integers(0, 256))))
+            client.spin_until(lambda: False, 0.005)
+        assert client.reset_client.wait_for_service(timeout_sec=60)
+        futures = [client.reset_client.call_async(client.Trigger.Request()) for _ in range(100)]
+        assert client.spin_until(lambda: all(f.done() for f in futures), 240), \
+            f"{sum(not f.done() for f in futures)} of 100 concurrent resets never answered"
+        assert all(f.result().success for f in futures)
+        assert node.poll() is None, "node exited"
+        frame = client.send_action(2)
+        assert frame is not None and image_msg_to_array(frame).shape == (64, 64, 3)
+    finally:
+        client.close()
+        out = _stop(node)
+    assert "image has no pixels" in out and "is larger than" in out and "is not a latent action" in out
+    assert "Traceback" not in out
 
 
 def test_bad_backend_parameter_is_one_line(ros_env):
