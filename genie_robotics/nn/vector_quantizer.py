@@ -84,6 +84,41 @@ class VectorQuantizer(nn.Module):
         self.usage[dead] = 1.0 / self.cfg.num_codes
         return int(dead.numel())
 
+    @torch.no_grad()
+    def refit(self, z_ND: torch.Tensor, restarts: int = 10, iters: int = 50, seed: int = 0) -> float:
+        """Replace the codebook by spherical k-means of encoder outputs `z_ND`; returns the fit
+        (mean cosine similarity of each input to its code).
+
+        Online VQ training settles in one local optimum of where the code boundaries fall; the
+        best of several k-means++ restarts on the trained encoder's outputs cuts them better
+        (for the LAM: codes that follow the true motion directions more closely, see
+        training/train.py --refit-codebook).
+        """
+        z_ND = F.normalize(z_ND.float(), dim=-1)
+        n, k = z_ND.shape[0], self.cfg.num_codes
+        if n < k:
+            raise ValueError(f"refitting {k} codes needs at least {k} inputs, got {n}")
+        generator = torch.Generator().manual_seed(seed)
+        best_fit, best_KD = -2.0, None
+        for _ in range(restarts):
+            centres = [z_ND[torch.randint(n, (1,), generator=generator)].squeeze(0)]
+            for _ in range(k - 1):  # k-means++ on cosine distance
+                far_N = (1 - z_ND @ torch.stack(centres).t()).min(1).values.clamp_min(0)
+                centres.append(z_ND[torch.multinomial(far_N + 1e-12, 1, generator=generator)].squeeze(0))
+            centres_KD = torch.stack(centres)
+            for _ in range(iters):
+                labels_N = (z_ND @ centres_KD.t()).argmax(1)
+                sums_KD = torch.zeros_like(centres_KD).index_add_(0, labels_N, z_ND)
+                empty = sums_KD.norm(dim=-1) == 0
+                centres_KD = torch.where(empty[:, None], centres_KD, F.normalize(sums_KD, dim=-1))
+            fit = float((z_ND @ centres_KD.t()).max(1).values.mean())
+            if fit > best_fit:
+                best_fit, best_KD = fit, centres_KD
+        self.codebook.data.copy_(best_KD.to(self.codebook.dtype))
+        counts = torch.bincount((z_ND @ best_KD.t()).argmax(1), minlength=k).float()
+        self.usage.copy_(counts / counts.sum())
+        return best_fit
+
     def usage_fractions(self) -> torch.Tensor:
         """EMA share of inputs assigned to each code (sums to 1)."""
         return self.usage / self.usage.sum()

@@ -35,3 +35,21 @@ def test_no_restarts_in_eval_mode():
     z = torch.randn(32, 4)
     assert vq(z).restarted == 0
     assert torch.equal(before, vq.codebook)
+
+
+def test_refit_finds_planted_directions_that_a_bad_codebook_misses():
+    """8 tight clusters of directions; a codebook with its codes on 4 of them fits them badly,
+    the k-means refit puts one code on each cluster."""
+    from genie_robotics.action_statistics import normalized_mutual_information
+
+    torch.manual_seed(0)
+    centres_KD = torch.nn.functional.normalize(torch.randn(8, 16), dim=-1)
+    labels_N = torch.arange(800) % 8
+    z_ND = centres_KD[labels_N] + 0.05 * torch.randn(800, 16)
+    vq = VectorQuantizer(QuantizerConfig(8, 16)).eval()
+    vq.codebook.data.copy_(centres_KD[torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])] + 0.01 * torch.randn(8, 16))  # 4 missed
+    before = normalized_mutual_information(vq(z_ND).indices.numpy(), labels_N.numpy())
+    fit = vq.refit(z_ND)
+    after = normalized_mutual_information(vq(z_ND).indices.numpy(), labels_N.numpy())
+    assert before < 0.8 and after > 0.99 and fit > 0.95, (before, after, fit)
+    assert torch.allclose(vq.usage_fractions(), torch.full((8,), 1 / 8), atol=1e-6)

@@ -30,9 +30,11 @@ def _losses(run, stage):
 def test_two_cpu_processes_train_every_phase(tmp_path, mujoco_dir):
     run = tmp_path / "run"
     for stage, steps in (("tokenizer", 8), ("lam", 6), ("dynamics", 6)):
+        refit = ["--refit-codebook", "4"] if stage == "lam" else []  # k-means over both ranks' latents
         out = _train("--stage", stage, "--data", str(mujoco_dir), "--out", str(run), "--steps", str(steps),
-                     "--num-procs", "2", "--save-every", "4", *fast())
+                     "--num-procs", "2", "--save-every", "4", *refit, *fast())
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert ("codebook refit by k-means" in out.stdout) == (stage == "lam")
         losses = _losses(run, stage)
         assert len(losses) == steps and sum(losses[-2:]) < sum(losses[:2]), losses
         digests = {json.loads(p.read_text())["parameters_sha256"] for p in (run / stage / "ranks").glob("rank*.json")}
