@@ -19,7 +19,7 @@ import json, sys, time
 import numpy as np
 from genie_robotics.allocator import keep_freed_memory
 tuned = keep_freed_memory()
-from genie_robotics.demo import SHIPPED_CHECKPOINT
+from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.models.world_model import WorldModel
 batch, steps, maskgit = (int(v) for v in sys.argv[1:4])
 world = WorldModel.from_checkpoint(SHIPPED_CHECKPOINT, maskgit_steps=maskgit, temperature=1.0)

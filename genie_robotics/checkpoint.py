@@ -7,40 +7,17 @@ every file is written to a temporary name, fsynced, then renamed over the old on
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from genie_robotics.atomic_files import atomic_replace
 from genie_robotics.config import GenieConfig
 from genie_robotics.errors import GenieError
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
-
-
-def _atomic_replace(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    _atomic_replace(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
 def save_checkpoint(model: torch.nn.Module, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
@@ -51,7 +28,7 @@ def save_checkpoint(model: torch.nn.Module, directory: str | Path, metadata: dic
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {"format": "pt", "genie_config": json.dumps(model.cfg.to_dict())}
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
-    _atomic_replace(directory / WEIGHTS_FILE, lambda tmp: save_file(state, tmp, metadata=meta))
+    atomic_replace(directory / WEIGHTS_FILE, lambda tmp: save_file(state, tmp, metadata=meta))
     model.cfg.save(directory / CONFIG_FILE)
     return directory
 

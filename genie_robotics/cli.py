@@ -3,11 +3,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
-from genie_robotics.arguments import (OneLineParser, maskgit_steps, nonnegative_int, positive_float, positive_int,
-                                      probability, temperature)
+from genie_robotics.arguments import (
+    OneLineParser,
+    maskgit_steps,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    probability,
+    temperature,
+)
 from genie_robotics.errors import GenieError
 
 
@@ -125,11 +133,10 @@ def _cmd_train(rest: list[str]) -> int:
     import os
     import subprocess
 
-    from training.train import build_parser as train_parser
-    from training.train import free_port
-    from training.train import main as train_main
     from training.run_dir import acquire_lock
-    from training.train import validate
+    from training.train import build_parser as train_parser
+    from training.train import free_port, validate
+    from training.train import main as train_main
 
     targs = train_parser().parse_args(rest)
     validate(targs)
@@ -181,6 +188,10 @@ def _cmd_data_inspect(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=2) if args.json else format_summary(info) + (f"\n  contact sheet: {args.sheet}" if args.sheet else ""))
 
 
+# Sampling settings live in the checkpoint's config (the values measured best); flags override.
+CHECKPOINTS = "(default: the checkpoint's value)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from genie_robotics.config import PRESETS
 
@@ -188,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="genie-robotics",
         description="Genie world model for robot video: train, inspect and roll out a learned simulator.",
     )
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    noise.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="parameter counts of a preset (built on the meta device, nothing allocated)")
@@ -196,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object: tokenizer, lam, dynamics, total")
     info.set_defaults(func=_cmd_info)
 
-    from genie_robotics.demo import SHIPPED_CHECKPOINT
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
 
     demo = sub.add_parser("demo", help="the shipped tiny checkpoint as a simulator in ROS 2: export to ONNX, start the "
                                        "genie_sim node, drive it through all 8 latent actions from a rendered MuJoCo frame")
@@ -204,9 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="outputs/demo", help="output directory (default outputs/demo)")
     demo.add_argument("--data-root", default="outputs/data", help="where rendered prompt episodes are cached (default outputs/data)")
     demo.add_argument("--rollout-steps", type=positive_int, default=8, help="frames generated per action (default 8)")
-    demo.add_argument("--maskgit-steps", type=maskgit_steps, default=25, help="MaskGIT steps per frame (default 25, as in the paper)")
-    demo.add_argument("--temperature", type=temperature,
-                      help="MaskGIT sampling temperature (default: the checkpoint's, measured best on held-out episodes)")
+    demo.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
+    demo.add_argument("--temperature", type=temperature, help=f"MaskGIT sampling temperature {CHECKPOINTS}")
     demo.add_argument("--seed", type=nonnegative_int, default=0)
     demo.add_argument("--in-process", action="store_true",
                       help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
@@ -229,9 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--record", help="write what is shown to out.gif, out.mp4 or out.avi")
     play.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
                       help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint")
-    play.add_argument("--maskgit-steps", type=maskgit_steps, default=PlayOptions.maskgit_steps,
-                      help=f"MaskGIT steps per frame (default {PlayOptions.maskgit_steps}, for interactive speed)")
-    play.add_argument("--temperature", type=temperature, default=PlayOptions.temperature)
+    play.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
+    play.add_argument("--temperature", type=temperature, help=f"MaskGIT sampling temperature {CHECKPOINTS}")
     play.add_argument("--seed", type=nonnegative_int, default=0)
     play.add_argument("--scale", type=positive_int, default=PlayOptions.scale, help="upscale factor of the shown frames")
     play.set_defaults(func=_cmd_play)
@@ -245,9 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--horizon", type=positive_int, default=8, help="generated frames per rollout, >= 4 (default 8)")
     ev.add_argument("--part", default="all", choices=["all", "validation", "train"],
                     help="episodes to use: all (a held-out dataset, default) or the validation part training held out")
-    ev.add_argument("--maskgit-steps", type=maskgit_steps, default=25)
+    ev.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
     ev.add_argument("--temperature", type=temperature,
-                    help="MaskGIT temperature (default: the checkpoint's; ΔtPSNR is also reported at the paper's 2)")
+                    help=f"MaskGIT temperature {CHECKPOINTS}; ΔtPSNR is also reported at the paper's 2")
     ev.add_argument("--seed", type=nonnegative_int, default=0)
     ev.add_argument("--batch", type=positive_int, default=8, help="rollouts generated together")
     ev.add_argument("--i3d", help="TorchScript I3D file (features [B, F] from videos [B, 3, T, 224, 224] in [-1, 1]) for FVD")
@@ -267,8 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--start-frames", type=positive_int, default=ProbeOptions.start_frames,
                     help="start frames of the consistency rollouts (rows of the grid)")
     pr.add_argument("--rollout-steps", type=positive_int, default=ProbeOptions.rollout_steps)
-    pr.add_argument("--maskgit-steps", type=maskgit_steps, default=ProbeOptions.maskgit_steps)
-    pr.add_argument("--temperature", type=temperature, default=ProbeOptions.temperature)
+    pr.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
+    pr.add_argument("--temperature", type=temperature, help=f"MaskGIT sampling temperature {CHECKPOINTS}")
     pr.add_argument("--clusters", type=positive_int, default=ProbeOptions.clusters, help="k-means clusters of true actions")
     pr.add_argument("--seed", type=nonnegative_int, default=0)
     pr.add_argument("--device", default="cpu")
@@ -295,8 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--action-map-episodes", type=positive_int, default=GenerateOptions.action_map_episodes,
                      help="episodes of the labelled dataset used to fit the map")
     gen.add_argument("--batch", type=positive_int, default=GenerateOptions.batch, help="episodes generated together")
-    gen.add_argument("--maskgit-steps", type=maskgit_steps, help="default: the checkpoint's config")
-    gen.add_argument("--temperature", type=temperature, help="default: the checkpoint's config")
+    gen.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
+    gen.add_argument("--temperature", type=temperature, help=f"MaskGIT sampling temperature {CHECKPOINTS}")
     gen.add_argument("--seed", type=nonnegative_int, default=0)
     gen.add_argument("--device", default="cpu", help="cpu or cuda")
     gen.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
@@ -342,6 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(level: int) -> None:
+    """The package's progress messages on stdout as `[module] message`; libraries log, the CLI shows."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(module)s] %(message)s"))
+    package = logging.getLogger("genie_robotics")
+    package.handlers[:] = [handler]
+    package.setLevel(level)
+    package.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -351,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
 
         keep_freed_memory()  # rollouts: up to 1.6x faster on CPU (bench/allocator.py)
         args = build_parser().parse_args(argv)
+        configure_logging(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
         return args.func(args) or 0
     except GenieError as exc:
         print(f"genie-robotics: error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genie_robotics.atomic_files import atomic_write_text
 from genie_robotics.errors import GenieError
 
 
@@ -21,7 +22,7 @@ class ConfigFieldError(GenieError):
         self.field, self.problem = field, problem
         super().__init__(f"{field} {problem}")
 
-    def inside(self, parent: str) -> "ConfigFieldError":
+    def inside(self, parent: str) -> ConfigFieldError:
         return ConfigFieldError(f"{parent}.{self.field}", self.problem)
 
 
@@ -170,7 +171,7 @@ class GenieConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GenieConfig":
+    def from_dict(cls, data: dict[str, Any]) -> GenieConfig:
         try:
             return _build(cls, data)
         except (TypeError, KeyError, ValueError, GenieError) as exc:
@@ -178,8 +179,6 @@ class GenieConfig:
 
     def save(self, path: str | Path) -> None:
         """Write as YAML or JSON (chosen by suffix), atomically."""
-        from genie_robotics.checkpoint import atomic_write_text
-
         path = Path(path)
         if path.suffix == ".json":
             text = json.dumps(self.to_dict(), indent=2) + "\n"
@@ -190,7 +189,7 @@ class GenieConfig:
         atomic_write_text(path, text)
 
     @classmethod
-    def load(cls, path: str | Path) -> "GenieConfig":
+    def load(cls, path: str | Path) -> GenieConfig:
         path = Path(path)
         if not path.is_file():
             raise GenieError(f"config file {path} does not exist")

@@ -12,6 +12,7 @@ PSNR of their final frames): a model that ignores its latent action draws the sa
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -24,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
+from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.errors import GenieError
 from genie_robotics.metrics import pairwise_psnr
 from genie_robotics.models.video import to_unit
+from genie_robotics.prompts import load_prompt
 from genie_robotics.viz import grid, save_gif, save_png
 
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny"
-PROMPT_SEED = 1000  # the shipped model was trained on seed-0 episodes: prompts come from elsewhere
+log = logging.getLogger(__name__)  # the CLI shows INFO on stdout as "[demo] ..."
 
 
 @dataclass
@@ -40,45 +41,12 @@ class DemoOptions:
     out: Path = Path("outputs/demo")
     data_root: Path = Path("outputs/data")  # rendered prompt episodes are cached here
     rollout_steps: int = 8
-    maskgit_steps: int = 25
-    temperature: float | None = None  # None: the checkpoint's default (measured best on held-out episodes)
+    maskgit_steps: int | None = None  # None: the checkpoint's (its dynamics config)
+    temperature: float | None = None  # None: the checkpoint's (measured best on held-out episodes)
     seed: int = 0
     progress: bool = True
     in_process: bool = False  # batched PyTorch rollout instead of the ROS node
     timeout: float = 180.0  # seconds to wait for the node to come up / for any one frame
-
-
-def prompt_render_args(checkpoint: Path, height: int, width: int):
-    """Render arguments for prompt episodes: the scene and policy of the checkpoint's training
-    data (its data.json, if it has one) at the model's size, with a seed training never used."""
-    import dataclasses
-
-    from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, RenderArgs, read_render_args
-
-    path = Path(checkpoint) / RENDER_ARGS_FILE
-    trained_on = read_render_args(path) if path.is_file() else RenderArgs("manipulator-ball", "", 0, "teleop", 0, 0)
-    return dataclasses.replace(trained_on, size=f"{height}x{width}", steps=8, seed=PROMPT_SEED, episodes=4)
-
-
-def prompt_dataset(opts: DemoOptions, height: int, width: int) -> Path:
-    """Held-out MuJoCo episodes to draw prompts from: rendered on first use, reused afterwards."""
-    from genie_robotics.data.mujoco_render import render_dataset
-
-    r = prompt_render_args(opts.checkpoint, height, width)
-    data_dir = opts.data_root / f"prompts-{r.scene}-{r.policy}-{r.size}-seed{r.seed}"
-    if (data_dir / "dataset_info.json").is_file():
-        print(f"[demo] reusing rendered MuJoCo prompt episodes at {data_dir}")
-        return data_dir
-    render_dataset(data_dir, r.episodes, r.steps, height, width, r.seed, r.scene, progress=opts.progress, policy=r.policy)
-    print(f"[demo] rendered {r.episodes} MuJoCo episodes ({r.scene}, {r.policy} policy) to {data_dir} (RLDS) for prompt frames")
-    return data_dir
-
-
-def prompt_frame(opts: DemoOptions, height: int, width: int) -> tuple[np.ndarray, Path]:
-    """The first frame of the first held-out episode, read through the RLDS reader."""
-    data_dir = prompt_dataset(opts, height, width)
-    spec = ClipSpec(frames=1, height=height, width=width, shuffle_buffer=0, repeat=False, part="all")
-    return next(iter(RLDSClipDataset([data_dir], spec)))["frames"][0].numpy(), data_dir
 
 
 def write_rollouts(frames_ATHWC: np.ndarray, out: Path, fps: int) -> tuple[Path, Path]:
@@ -103,16 +71,18 @@ def run_demo(opts: DemoOptions) -> dict:
 
     t0 = time.time()
     cfg = load_config(opts.checkpoint)
-    if opts.temperature is None:
-        opts.temperature = cfg.dynamics.temperature
-    prompt, data_dir = prompt_frame(opts, cfg.height, cfg.width)
+    # Unset sampling settings are the checkpoint's; resolved here so the report names them.
+    opts.maskgit_steps = opts.maskgit_steps or cfg.dynamics.maskgit_steps
+    opts.temperature = cfg.dynamics.temperature if opts.temperature is None else opts.temperature
+    prompt_source = load_prompt(None, opts.checkpoint, cfg.height, cfg.width, opts.data_root, opts.progress)
+    prompt, data_dir = prompt_source.image, prompt_source.source
     opts.out.mkdir(parents=True, exist_ok=True)
     save_png(prompt, opts.out / "prompt.png", scale=4)
     summary = (_inprocess_rollouts if opts.in_process else _ros_rollouts)(opts, prompt)
     frames_ATHWC = summary.pop("frames")
     row_psnr, identical = row_difference(frames_ATHWC)
     pairs = len(frames_ATHWC) * (len(frames_ATHWC) - 1) // 2
-    print(f"[demo] action rows differ: mean pairwise PSNR between rows at step {frames_ATHWC.shape[1] - 1} = "
+    log.info(f"action rows differ: mean pairwise PSNR between rows at step {frames_ATHWC.shape[1] - 1} = "
           f"{row_psnr:.2f} dB (identical rows = inf; lower = more different; {identical} of {pairs} pairs identical)")
     summary.update(row_pairwise_psnr_db=round(row_psnr, 2) if np.isfinite(row_psnr) else None,  # JSON has no inf
                    row_identical_pairs=identical)
@@ -123,7 +93,7 @@ def run_demo(opts: DemoOptions) -> dict:
         "seconds": round(time.time() - t0, 1),
     })
     (opts.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"[demo] wrote {grid_png} (rows = actions 0-{cfg.num_actions - 1}, columns = time), {gif}, "
+    log.info(f"wrote {grid_png} (rows = actions 0-{cfg.num_actions - 1}, columns = time), {gif}, "
           f"{opts.out / 'prompt.png'} and {opts.out / 'summary.json'} in {summary['seconds']} s")
     return summary
 
@@ -135,13 +105,13 @@ def _inprocess_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
     world = WorldModel.from_checkpoint(opts.checkpoint, maskgit_steps=opts.maskgit_steps,
                                        temperature=opts.temperature, seed=opts.seed)
     A = world.num_actions
-    print(f"[demo] loaded {opts.checkpoint} ({world.cfg.name} preset, {world.genie.parameter_counts()['total']:,} "
+    log.info(f"loaded {opts.checkpoint} ({world.cfg.name} preset, {world.genie.parameter_counts()['total']:,} "
           f"parameters); rolling out {A} latent actions x {opts.rollout_steps} steps in one batch")
     actions = np.repeat(np.arange(A)[:, None], opts.rollout_steps, axis=1)
     start = time.time()
     frames_ATHWC = world.rollout(np.repeat(prompt[None], A, axis=0), actions)
     fps = A * opts.rollout_steps / (time.time() - start)
-    print(f"[demo] {A * opts.rollout_steps} frames at {fps:.2f} frames/s (batch of {A}, PyTorch, in process)")
+    log.info(f"{A * opts.rollout_steps} frames at {fps:.2f} frames/s (batch of {A}, PyTorch, in process)")
     return {"mode": "in_process", "frames": frames_ATHWC, "rollout_frames": A * opts.rollout_steps,
             "rollout_frames_per_s": round(fps, 2)}
 
@@ -155,7 +125,7 @@ def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
     from genie_robotics.export.onnx_export import export_onnx
 
     onnx_dir = export_onnx(opts.checkpoint, opts.out / "onnx")
-    print(f"[demo] exported {opts.checkpoint} to ONNX at {onnx_dir}")
+    log.info(f"exported {opts.checkpoint} to ONNX at {onnx_dir}")
     prompt_png = opts.out / "prompt_frame.png"
     save_png(prompt, prompt_png)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # loopback only, for the node too
@@ -166,9 +136,9 @@ def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
            "-p", f"model_dir:={onnx_dir.resolve()}", "-p", "backend:=onnx", "-p", f"prompt_image:={prompt_png.resolve()}",
            "-p", "mode:=on_action", "-p", f"maskgit_steps:={opts.maskgit_steps}",
            "-p", f"temperature:={float(opts.temperature)}", "-p", f"seed:={opts.seed}"]
-    with open(log_path, "w") as log:
-        node = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    print(f"[demo] started genie_sim node (pid {node.pid}, ROS_DOMAIN_ID {os.environ['ROS_DOMAIN_ID']}, loopback; "
+    with open(log_path, "w") as node_log:
+        node = subprocess.Popen(cmd, stdout=node_log, stderr=subprocess.STDOUT)
+    log.info(f"started genie_sim node (pid {node.pid}, ROS_DOMAIN_ID {os.environ['ROS_DOMAIN_ID']}, loopback; "
           f"log {log_path})")
     client = GenieSimClient("genie_sim_demo_client")
     try:
@@ -185,9 +155,11 @@ def _drive(client, node, opts: DemoOptions, log_path: Path) -> dict:
     """Every latent action from the configured prompt: reset, then `rollout_steps` action messages."""
     from tqdm import tqdm
 
-    from ros_nodes.client import image_msg_to_array, stamp_seconds
+    from genie_robotics.checkpoint import load_config
+    from ros_nodes.client import stamp_seconds
+    from ros_nodes.images import image_to_rgb
 
-    actions = range(8)
+    actions = range(load_config(opts.checkpoint).num_actions)
     rows, received_before = [], len(client.images)
     start = time.time()
     bar = tqdm(total=len(actions) * opts.rollout_steps, desc="[demo] frames from genie_sim", unit="frame",
@@ -210,7 +182,7 @@ def _drive(client, node, opts: DemoOptions, log_path: Path) -> dict:
     node_fps = 1.0 / float(np.mean(client.step_times)) if client.step_times else None
     summary = {
         "mode": "ros",
-        "frames": np.stack([np.stack([image_msg_to_array(m) for m in row]) for row in rows]),
+        "frames": np.stack([np.stack([image_to_rgb(m) for m in row]) for row in rows]),
         "frames_received": len(client.images) - received_before,
         "camera_info_received": len(client.infos),
         "rollout_frames": generated,
@@ -219,17 +191,17 @@ def _drive(client, node, opts: DemoOptions, log_path: Path) -> dict:
         "node_frames_per_s": round(node_fps, 2) if node_fps else None,
         "client_frames_per_s": round(generated / elapsed, 2),
     }
-    print(f"[demo] received {summary['frames_received']} frames ({generated} generated, the rest from resets and "
+    log.info(f"received {summary['frames_received']} frames ({generated} generated, the rest from resets and "
           f"start-up; "
           f"{msgs[0].width}x{msgs[0].height} {summary['encoding']}, frame_id {summary['frame_id']}, "
           f"stamps increasing: {summary['stamps_increasing']})")
-    print(f"[demo] node FPS {summary['node_frames_per_s']} (its ~/step_time, {opts.maskgit_steps} MaskGIT steps, "
+    log.info(f"node FPS {summary['node_frames_per_s']} (its ~/step_time, {opts.maskgit_steps} MaskGIT steps, "
           f"ONNX Runtime); round trip through ROS {summary['client_frames_per_s']} frames/s")
     return summary
 
 
 def _last_line(path: Path) -> str:
-    lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()] if path.exists() else []
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()] if path.exists() else []
     return lines[-1] if lines else "(no output)"
 
 

@@ -14,11 +14,12 @@ PSNR pools the squared error over the moving pixels of all clips at t (see `mask
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -51,16 +52,17 @@ def tokenizer_quality(genie: Genie, clips_BTHWC: Iterable[torch.Tensor]) -> dict
 
 
 @torch.no_grad()
-def rollouts_from_clips(genie: Genie, clips_BTHWC: torch.Tensor, actions_BT: np.ndarray, maskgit_steps: int,
-                        temperature: float, seed: int) -> torch.Tensor:
-    """uint8 [B, T, H, W, 3]: frame 0 of each clip as the prompt, then one generated frame per action."""
+def rollouts_from_clips(genie: Genie, clips_BTHWC: torch.Tensor, actions_BT: np.ndarray, maskgit_steps: int | None,
+                        temperature: float | None, seed: int) -> torch.Tensor:
+    """uint8 [B, T, H, W, 3]: frame 0 of each clip as the prompt, then one generated frame per action
+    (sampling settings left None are the checkpoint's)."""
     world = WorldModel(genie, maskgit_steps=maskgit_steps, temperature=temperature, seed=seed, device=clips_BTHWC.device)
     return torch.as_tensor(world.rollout(clips_BTHWC[:, 0].cpu().numpy(), actions_BT), device=clips_BTHWC.device)
 
 
 @torch.no_grad()
-def delta_psnr(genie: Genie, clips_BTHWC: torch.Tensor, t: int = 4, maskgit_steps: int = 25,
-               temperature: float = 2.0, seed: int = 0) -> dict:
+def delta_psnr(genie: Genie, clips_BTHWC: torch.Tensor, t: int = 4, maskgit_steps: int | None = None,
+               temperature: float | None = None, seed: int = 0) -> dict:
     """ΔtPSNR at horizon t on clips of at least t+1 frames (frame 0 is the prompt).
 
     Also returns `rollout_psnr` (PSNR of the LAM-action rollout at every step 1..T-1 of the
@@ -127,7 +129,7 @@ class EvalOptions:
     episodes: int = 32  # clips, one per held-out episode
     horizon: int = 8  # generated frames per rollout (ΔtPSNR needs >= 4)
     part: str = "all"  # "validation" = the episodes training held out of the same dataset
-    maskgit_steps: int = 25
+    maskgit_steps: int | None = None  # None: the checkpoint's dynamics.maskgit_steps
     temperature: float | None = None  # None: the checkpoint's dynamics.temperature
     seed: int = 0
     batch: int = 8
@@ -184,6 +186,7 @@ def evaluate(opts: EvalOptions) -> dict:
     start = time.time()
     genie = load_checkpoint(opts.model, opts.device).eval()
     temperature = float(opts.temperature if opts.temperature is not None else genie.cfg.dynamics.temperature)
+    opts = dataclasses.replace(opts, maskgit_steps=opts.maskgit_steps or genie.cfg.dynamics.maskgit_steps)
     clips = held_out_clips(genie.cfg, opts).to(opts.device)
     batches = list(clips.split(opts.batch))
     result = {"model": str(opts.model), "data": [str(d) for d in opts.data], "part": opts.part, "clips": len(clips),
@@ -233,7 +236,7 @@ def format_table(result: dict) -> str:
 
 
 def write_json(result: dict, path: str | Path) -> Path:
-    from genie_robotics.checkpoint import atomic_write_text
+    from genie_robotics.atomic_files import atomic_write_text
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

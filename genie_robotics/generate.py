@@ -24,19 +24,18 @@ for a given batch size (the sampler's random stream is shared across a batch).
 """
 from __future__ import annotations
 
-import dataclasses
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from genie_robotics.errors import GenieError
+from genie_robotics.prompts import Prompt, load_prompts
 
 POLICIES = ("uniform", "sticky", "script")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass
@@ -58,13 +57,6 @@ class GenerateOptions:
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
-
-
-@dataclass
-class Prompt:
-    image: np.ndarray  # uint8 [H, W, 3] at the model's resolution
-    source: str  # image file path, or RLDS dataset path
-    episode: str = ""  # the RLDS episode id (tfds id) of a dataset prompt
 
 
 # --- latent-action policies ------------------------------------------------------------------
@@ -168,48 +160,6 @@ def fit_action_map(genie, labelled_dir: str | Path, max_episodes: int | None = 1
         raise GenieError(f"{labelled_dir} has no episodes of at least 2 steps to fit an action map on")
     means, counts = per_code_means(transitions.codes_N, transitions.actions_NA, cfg.num_actions)
     return ActionMap(list(src.action_keys), means, counts)
-
-
-# --- prompts ---------------------------------------------------------------------------------
-def _image_prompts(files: list[Path], height: int, width: int) -> list[Prompt]:
-    from genie_robotics.viz import read_image
-
-    return [Prompt(read_image(path, height, width), str(path)) for path in files]
-
-
-def _rlds_prompts(path: Path, height: int, width: int, limit: int) -> list[Prompt]:
-    """The first frame of each of the first `limit` episodes."""
-    from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
-
-    src = open_rlds(path)
-    n = min(limit, src.episodes)
-    src = dataclasses.replace(src, split=f"{src.split}[:{n}]", episodes=n)
-    # One-frame clips starting every 2**30 steps: only each episode's first step.
-    spec = ClipSpec(frames=1, height=height, width=width, stride=2**30, shuffle_buffer=0, part="all", repeat=False)
-    return [Prompt(clip["frames"][0].numpy(), str(src.path), clip["episode"])
-            for clip in RLDSClipDataset([src], spec, rank=0, world_size=1)]
-
-
-def load_prompts(path: str | Path, height: int, width: int, limit: int) -> list[Prompt]:
-    """Prompt frames from image files (sorted by name) or an RLDS dataset (at most `limit` of those)."""
-    path = Path(path)
-    if not path.exists():
-        raise GenieError(f"prompts {path} do not exist")
-    if path.is_file():
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise GenieError(f"prompt file {path} is not an image ({', '.join(IMAGE_SUFFIXES)})")
-        return _image_prompts([path], height, width)
-    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if images:
-        return _image_prompts(images, height, width)
-    try:
-        prompts = _rlds_prompts(path, height, width, limit)
-    except GenieError as exc:
-        raise GenieError(f"prompts {path} holds no image files ({', '.join(IMAGE_SUFFIXES)}) and is not a "
-                         f"readable RLDS dataset: {exc}") from None
-    if not prompts:
-        raise GenieError(f"RLDS dataset {path} has no episodes to take prompt frames from")
-    return prompts
 
 
 # --- dataset ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from genie_robotics.errors import GenieError
+from genie_robotics.prompts import load_prompt
 
 RECORD_SUFFIXES = (".gif", ".mp4", ".avi")
 
@@ -21,30 +22,37 @@ RECORD_SUFFIXES = (".gif", ".mp4", ".avi")
 @dataclass
 class PlayOptions:
     model: Path
-    prompt: Path | None = None  # an image file; default: a held-out rendered MuJoCo frame
+    prompt: Path | None = None  # an image file, folder or RLDS dataset; default: a held-out rendered MuJoCo frame
     actions: list[int | str] | None = None  # headless script: 0-7 or "r"; None = interactive window
     record: Path | None = None
     backend: str = "auto"
-    maskgit_steps: int = 8  # fewer than the paper's 25: play is interactive
-    temperature: float = 1.0
+    maskgit_steps: int | None = None  # None: the checkpoint's
+    temperature: float | None = None  # None: the checkpoint's
     seed: int = 0
     scale: int = 6  # window/recording upscale of the model's frames
     data_root: Path = Path("outputs/data")
 
 
 def parse_script(text: str) -> list[int | str]:
-    """'0,0,3,r,5' -> [0, 0, 3, 'r', 5]."""
+    """'0,0,3,r,5' -> [0, 0, 3, 'r', 5] (checked against the model's action count by `check_script`)."""
     script: list[int | str] = []
     for item in (t.strip() for t in text.split(",") if t.strip()):
         if item.lower() == "r":
             script.append("r")
-        elif item.isdigit() and int(item) < 8:
+        elif item.isdigit():
             script.append(int(item))
         else:
-            raise GenieError(f"action script item {item!r} is not a latent action 0-7 or r (reset)")
+            raise GenieError(f"action script item {item!r} is not a latent action (0, 1, ...) or r (reset)")
     if not script:
         raise GenieError("the action script is empty")
     return script
+
+
+def check_script(script: list[int | str], num_actions: int) -> None:
+    """GenieError naming the first item that is not a latent action of this model."""
+    bad = next((item for item in script if item != "r" and not 0 <= item < num_actions), None)
+    if bad is not None:
+        raise GenieError(f"action script item {bad} is not a latent action of this model (0-{num_actions - 1})")
 
 
 def annotate(frame_HWC: np.ndarray, scale: int, text: str) -> np.ndarray:
@@ -91,16 +99,6 @@ class Recorder:
         return self.path
 
 
-def _prompt(opts: PlayOptions, height: int, width: int) -> np.ndarray:
-    if opts.prompt is not None:
-        from genie_robotics.viz import read_image
-
-        return read_image(opts.prompt, height, width)
-    from genie_robotics.demo import DemoOptions, prompt_frame
-
-    return prompt_frame(DemoOptions(checkpoint=Path(opts.model), data_root=opts.data_root, progress=False), height, width)[0]
-
-
 def _window_available() -> None:
     """Fail early, in one line, where no OpenCV window can open."""
     import os
@@ -124,7 +122,9 @@ def play(opts: PlayOptions) -> dict:
     world = load_world_model(opts.model, opts.backend, maskgit_steps=opts.maskgit_steps,
                              temperature=opts.temperature, seed=opts.seed)
     cfg = world.cfg
-    prompt = _prompt(opts, cfg.height, cfg.width)
+    if opts.actions is not None:
+        check_script(opts.actions, world.num_actions)
+    prompt = load_prompt(opts.prompt, Path(opts.model), cfg.height, cfg.width, opts.data_root, progress=False).image
     state = {"action": "-", "steps": 0, "fps": 0.0}
     frame = world.reset(prompt)
 

@@ -77,8 +77,8 @@ class ProbeOptions:
     episodes: int = 32  # at most this many episodes are read
     start_frames: int = 8  # prompt frames (rows of the consistency grid)
     rollout_steps: int = 4  # generated frames per rollout
-    maskgit_steps: int = 8
-    temperature: float = 1.0
+    maskgit_steps: int | None = None  # None: the checkpoint's
+    temperature: float | None = None  # None: the checkpoint's
     clusters: int = 8  # k-means clusters of the true actions
     seed: int = 0
     device: str = "cpu"
@@ -383,7 +383,7 @@ def _fmt(value, digits: int = 3) -> str:
 
 def write_readme(report: dict, path: Path) -> None:
     """The Markdown page tying the plots and numbers of `report` (probe.json's content) together."""
-    from genie_robotics.checkpoint import atomic_write_text
+    from genie_robotics.atomic_files import atomic_write_text
 
     K, S = len(report["code_usage"]), report["start_frames_used"]
     true = report["true_actions"]
@@ -455,10 +455,10 @@ def write_readme(report: dict, path: Path) -> None:
 def _check_options(opts: ProbeOptions) -> Path:
     """Cheap checks before any model or data is loaded; refuses to replace an earlier report."""
     for name in ("episodes", "start_frames", "rollout_steps", "maskgit_steps", "clusters"):
-        if getattr(opts, name) < 1:
+        if getattr(opts, name) is not None and getattr(opts, name) < 1:
             raise GenieError(f"{name} must be at least 1, got {getattr(opts, name)}")
-    if opts.temperature <= 0:
-        raise GenieError(f"temperature must be positive, got {opts.temperature}")
+    if opts.temperature is not None and opts.temperature < 0:
+        raise GenieError(f"temperature must be >= 0, got {opts.temperature}")
     out = Path(opts.out)
     if out.exists() and not out.is_dir():
         raise GenieError(f"output {out} exists and is not a directory")
@@ -473,7 +473,7 @@ def probe(opts: ProbeOptions) -> dict:
     Returns what is written to probe.json.
     """
     from genie_robotics.action_statistics import code_usage
-    from genie_robotics.checkpoint import atomic_write_text
+    from genie_robotics.atomic_files import atomic_write_text
     from genie_robotics.data.rlds_reader import open_rlds
     from genie_robotics.models.world_model import WorldModel
     from genie_robotics.viz import save_gif, save_png
@@ -511,6 +511,7 @@ def probe(opts: ProbeOptions) -> dict:
 
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(opts).items()
                 if k not in ("model", "data", "out", "progress")}
+    settings.update(maskgit_steps=world.maskgit_steps, temperature=world.temperature)  # as resolved
     report = _clean({
         "model": str(opts.model),
         "data": str(src.path),

@@ -6,7 +6,7 @@ Used by the demo and the tests; the DeepSpeed entry point in `training/` optimis
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

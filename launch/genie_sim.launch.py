@@ -1,9 +1,10 @@
 """Launch the genie_sim learned simulator: `ros2 launch genie_sim genie_sim.launch.py model_dir:=...`."""
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = {
     "model_dir": ("", "checkpoint (torch backend) or ONNX export; empty = the shipped tiny checkpoint"),

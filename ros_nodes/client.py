@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 
 class GenieSimClient:
     def __init__(self, name: str = "genie_sim_client", namespace: str = "") -> None:
@@ -65,15 +63,24 @@ class GenieSimClient:
             return None
         return self.images[seen]
 
+    def set_parameters(self, timeout: float = 30.0, **values) -> list | None:
+        """`ros2 param set` on the node: SetParameters results (successful, reason), None on timeout."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        client = self.node.create_client(SetParameters, self._qualified("genie_sim/set_parameters"))
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                return None
+            request = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+            future = client.call_async(request)
+            return future.result().results if self.spin_until(future.done, timeout) else None
+        finally:
+            self.node.destroy_client(client)
+
     def close(self) -> None:
         self.node.destroy_node()
         self._rclpy.try_shutdown()
-
-
-def image_msg_to_array(msg) -> np.ndarray:
-    """An rgb8 sensor_msgs/Image from the node -> uint8 [H, W, 3]."""
-    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
-    return rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3).copy()
 
 
 def stamp_seconds(msg) -> float:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.config import preset
-from genie_robotics.demo import SHIPPED_CHECKPOINT
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_TRAIN = ["--preset", "tiny", "--clip-frames", "4", "--micro-batch", "2", "--warmup", "1", "--log-every", "1",

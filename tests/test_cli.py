@@ -73,8 +73,8 @@ def test_help_lists_the_commands():
 
 def test_generate_then_probe_from_the_command_line(tmp_path, mujoco_dir):
     """The CLI wiring of generate and probe (their behaviour is tested in test_generate / test_probe)."""
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
     from genie_robotics.data.rlds_reader import open_rlds
-    from genie_robotics.demo import SHIPPED_CHECKPOINT
 
     cli = [sys.executable, "-m", "genie_robotics.cli"]
     gen = subprocess.run([*cli, "generate", str(SHIPPED_CHECKPOINT), "--prompts", str(mujoco_dir), "--out",
@@ -97,3 +97,21 @@ def test_generate_then_probe_from_the_command_line(tmp_path, mujoco_dir):
     report = json.loads((tmp_path / "probe" / "probe.json").read_text())
     assert len(report["code_usage"]) == 8 and len(report["consistency"]) == 8 and report["nmi"] is not None
     assert "code usage" in probe.stdout and (tmp_path / "probe" / "README.md").is_file()
+
+
+def test_sampling_flags_left_out_take_the_checkpoints_values():
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.checkpoint import load_checkpoint
+    from genie_robotics.cli import build_parser
+    from genie_robotics.models.world_model import WorldModel
+
+    ck = str(SHIPPED_CHECKPOINT)
+    genie = load_checkpoint(ck)
+    for argv in (["demo"], ["play", ck], ["eval", ck, "--data", "d"], ["probe", ck, "--data", "d", "--out", "o"],
+                 ["generate", ck, "--prompts", "p", "--out", "o"]):
+        args = build_parser().parse_args(argv)
+        assert (args.maskgit_steps, args.temperature) == (None, None), argv
+        world = WorldModel(genie, maskgit_steps=args.maskgit_steps, temperature=args.temperature)
+        assert (world.maskgit_steps, world.temperature) == (genie.cfg.dynamics.maskgit_steps, genie.cfg.dynamics.temperature)
+    given = build_parser().parse_args(["eval", ck, "--data", "d", "--maskgit-steps", "3", "--temperature", "1.5"])
+    assert (given.maskgit_steps, given.temperature) == (3, 1.5)

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from genie_robotics.action_statistics import per_code_means
 from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
 from genie_robotics.data.rlds_writer import write_rlds
 from genie_robotics.data.tf_env import tfds
 from genie_robotics.errors import GenieError
-from genie_robotics.action_statistics import per_code_means
 from genie_robotics.generate import (
     GenerateOptions,
     fit_action_map,

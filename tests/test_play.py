@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genie_robotics.demo import SHIPPED_CHECKPOINT
+from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.errors import GenieError
-from genie_robotics.play import PlayOptions, parse_script, play
+from genie_robotics.play import PlayOptions, check_script, parse_script, play
 from genie_robotics.viz import save_png
 
 
@@ -37,9 +37,11 @@ def test_onnx_backend_records_mp4(tmp_path, prompt_png):
 
 def test_bad_scripts_and_formats():
     assert parse_script(" 7, r ,0") == [7, "r", 0]
-    for bad in ("8", "x", "", "1,-1"):
+    for bad in ("x", "", "1,-1"):
         with pytest.raises(GenieError, match="action script"):
             parse_script(bad)
+    with pytest.raises(GenieError, match="action script item 8 is not a latent action of this model"):
+        check_script(parse_script("1,r,8"), num_actions=8)  # the count comes from the model
     with pytest.raises(GenieError, match="unsupported format"):
         play(PlayOptions(model=SHIPPED_CHECKPOINT, actions=[0], record=SHIPPED_CHECKPOINT / "x.webm"))
 

@@ -18,7 +18,8 @@ import json
 import shutil
 from pathlib import Path
 
-from genie_robotics.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from genie_robotics.atomic_files import atomic_write_text
+from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
 from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, read_render_args
 from genie_robotics.errors import GenieError
 from genie_robotics.evaluation import EvalOptions, evaluate

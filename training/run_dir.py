@@ -13,13 +13,14 @@ import json
 import os
 import pickle
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import torch
 
-from genie_robotics.checkpoint import atomic_write_text
+from genie_robotics.atomic_files import atomic_write_text
 from genie_robotics.errors import GenieError
 
 LOCK_FILE = "train.lock"

@@ -32,23 +32,25 @@ import torch
 from torch import nn
 
 from genie_robotics.arguments import OneLineParser, nonnegative_int, positive_float, positive_int, probability
-from genie_robotics.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from genie_robotics.atomic_files import atomic_write_text
+from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
 from genie_robotics.config import GenieConfig, preset
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import STAGES, Genie
 from genie_robotics.trainer import warmup_cosine
-from training.run_dir import (RunDir, acquire_lock, check_writable, describe_write_error, tensors_only_loading,
-                              truncate_metrics)
+from training.run_dir import RunDir, check_writable, describe_write_error, tensors_only_loading, truncate_metrics
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CPU_CONFIG = CONFIG_DIR / "ds_cpu_fp32.json"
 DEFAULT_GPU_CONFIG = CONFIG_DIR / "ds_zero2_bf16.json"
 KEEP_CHECKPOINTS = 2
+PREVIEW_MASKGIT_STEPS = 4  # the TensorBoard rollout grid's sampling, for speed (not a model default)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="genie-robotics train", description="Train one phase of the Genie stack with DeepSpeed.")
-    p.add_argument("--stage", required=True, choices=STAGES, help="tokenizer first, then lam, then dynamics (each starts from RUN_DIR/export)")
+    p.add_argument("--stage", required=True, choices=STAGES,
+                   help="tokenizer first, then lam, then dynamics (each starts from RUN_DIR/export)")
     p.add_argument("--data", required=True, action="append", help="RLDS dataset directory, optionally DIR:weight; repeat to mix")
     p.add_argument("--preset", default="tiny", help="model preset (tiny, small, robotics-2.5b)")
     p.add_argument("--config", help="model config YAML/JSON instead of --preset")
@@ -125,13 +127,6 @@ def validate(args: argparse.Namespace) -> None:
     deepspeed_config(args)
     run = RunDir(Path(args.out), args.stage)
     check_writable(run.root)
-    frames = args.clip_frames or cfg.frames
-    if frames < 2:
-        raise GenieError(f"--clip-frames must be >= 2 (a transition), got {frames}")
-    for item in args.data:
-        path, weight = parse_data_arg(item)
-        src = open_rlds(path, image_key=args.image_key, weight=weight)
-        check_clip_fits(src, frames, part_split(src, "train", args.val_fraction)[0])
     if args.resume and run.latest_tag() is None:
         raise GenieError(f"--resume: no checkpoint to resume from in {run.checkpoints}")
     if not args.resume and run.latest_tag() is not None:
@@ -142,6 +137,14 @@ def validate(args: argparse.Namespace) -> None:
             before = "tokenizer" if args.stage == "lam" else "tokenizer and --stage lam"
             raise GenieError(f"the {args.stage} phase starts from the earlier phases' weights: {init} has no checkpoint "
                              f"(train --stage {before} into the same --out first, or pass --init)")
+    # Last: the only check that reads the data (one episode, unless every episode is too short).
+    frames = args.clip_frames or cfg.frames
+    if frames < 2:
+        raise GenieError(f"--clip-frames must be >= 2 (a transition), got {frames}")
+    for item in args.data:
+        path, weight = parse_data_arg(item)
+        src = open_rlds(path, image_key=args.image_key, weight=weight)
+        check_clip_fits(src, frames, part_split(src, "train", args.val_fraction)[0])
 
 
 # --- the training loop ------------------------------------------------------------------------
@@ -156,7 +159,7 @@ class StageModule(nn.Module):
     def forward(self, frames_BTHWC: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         return self.genie.stage_loss(self.stage, frames_BTHWC, generator)
 
-    def train(self, mode: bool = True) -> "StageModule":
+    def train(self, mode: bool = True) -> StageModule:
         super().train(mode)
         if mode:
             self.genie.train_stage_mode(self.stage)  # the other components are frozen
@@ -200,7 +203,9 @@ def _image_grid(genie: Genie, stage: str, clip_THWC: torch.Tensor) -> np.ndarray
             clip = clip_THWC[None]
             pred = to_uint8(genie.lam.reconstruct_next(clip, genie.lam.infer(clip).quantized.codes))[0]
             return grid(torch.stack((clip_THWC[1:], pred)).cpu().numpy())
-        world = WorldModel(genie, maskgit_steps=4, temperature=1.0, device=clip_THWC.device)
+        # A preview, drawn every --image-every steps: a few MaskGIT steps keep it cheap; the
+        # temperature is the config's like everywhere else.
+        world = WorldModel(genie, maskgit_steps=PREVIEW_MASKGIT_STEPS, device=clip_THWC.device)
         prompts = clip_THWC[:1].expand(genie.cfg.num_actions, -1, -1, -1).cpu().numpy()
         actions = np.repeat(np.arange(genie.cfg.num_actions)[:, None], 4, axis=1)
         return grid(world.rollout(prompts, actions))

@@ -64,7 +64,8 @@ def format_summary(info: dict) -> str:
     lines = [
         f"{info['path']}  ({info['name']}, split {info['split']})",
         f"  episodes {info['episodes']}, steps {info['steps']} (mean {info['mean_episode_length']} per episode"
-        + ("" if info["steps_counted_over_episodes"] == info["episodes"] else f", first {info['steps_counted_over_episodes']} episodes") + ")",
+        + ("" if info["steps_counted_over_episodes"] == info["episodes"]
+           else f", first {info['steps_counted_over_episodes']} episodes") + ")",
         f"  camera '{info['image_key']}' {tuple(info['image_shape'])}, action vector of {info['action_dim']} floats",
         "  step features: " + ", ".join(info["step_features"]),
     ]

@@ -319,7 +319,7 @@ RENDER_ARGS_FILE = "data.json"
 
 
 def write_render_args(path: Path, args: RenderArgs) -> None:
-    from genie_robotics.checkpoint import atomic_write_text
+    from genie_robotics.atomic_files import atomic_write_text
 
     atomic_write_text(path, json.dumps(dataclasses.asdict(args), indent=2) + "\n")
 

@@ -9,8 +9,9 @@ import contextlib
 import io
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from genie_robotics.data.tf_env import tfds
 from genie_robotics.errors import GenieError

@@ -39,7 +39,7 @@ class Genie(nn.Module):
             raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
         return list(getattr(self, stage).parameters())
 
-    def train_stage_mode(self, stage: str) -> "Genie":
+    def train_stage_mode(self, stage: str) -> Genie:
         """Training mode for `stage`'s component only: the frozen ones keep their codebooks
         (no dead-code restarts, no usage updates) and their dropout off."""
         self.eval()

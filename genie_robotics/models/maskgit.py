@@ -8,7 +8,7 @@ per step, so a frame of N < steps tokens takes N forward passes).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

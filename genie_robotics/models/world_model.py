@@ -58,7 +58,7 @@ class WorldModel:
         self.state: RolloutState | None = None
 
     @classmethod
-    def from_checkpoint(cls, path, device: torch.device | str = "cpu", **kwargs) -> "WorldModel":
+    def from_checkpoint(cls, path, device: torch.device | str = "cpu", **kwargs) -> WorldModel:
         from genie_robotics.checkpoint import load_checkpoint
 
         return cls(load_checkpoint(path, device), device=device, **kwargs)

@@ -39,7 +39,7 @@ class TemporalCache:
     def frames(self) -> int:
         return int(self.valid_C.sum())
 
-    def append(self, keys_LXHD: torch.Tensor, values_LXHD: torch.Tensor) -> "TemporalCache":
+    def append(self, keys_LXHD: torch.Tensor, values_LXHD: torch.Tensor) -> TemporalCache:
         """A new cache with this frame's keys/values appended, dropping the oldest slot."""
         if self.valid_C.numel() == 0:
             return self

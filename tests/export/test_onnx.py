@@ -86,7 +86,7 @@ def test_export_cli(tmp_path):
     import subprocess
     import sys
 
-    from genie_robotics.demo import SHIPPED_CHECKPOINT
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
 
     run = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "export", str(SHIPPED_CHECKPOINT),
                           "--out", str(tmp_path / "onnx")], capture_output=True, text=True, timeout=300)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from genie_robotics.models.maskgit import maskgit_sample, masked_fraction
+from genie_robotics.models.maskgit import masked_fraction, maskgit_sample
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "linear"])

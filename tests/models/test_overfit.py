@@ -2,13 +2,12 @@
 import numpy as np
 import torch
 
-from tests.synthetic_scene import render_episodes
 from genie_robotics.metrics import psnr
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.video import to_unit
 from genie_robotics.trainer import train_stage
-
 from tests.helpers import small_config
+from tests.synthetic_scene import render_episodes
 
 
 def test_tokenizer_lam_and_dynamics_learn_a_handful_of_clips():

@@ -3,13 +3,13 @@ import os
 import random
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")  # the `ros` extra; scripts/test.sh installs it
-from ros_nodes.client import GenieSimClient, image_msg_to_array, stamp_seconds  # noqa: E402
+from ros_nodes.client import GenieSimClient, stamp_seconds  # noqa: E402
+from ros_nodes.images import image_to_rgb as image_msg_to_array  # noqa: E402
 
 
 @pytest.fixture
@@ -122,6 +122,30 @@ def test_no_message_ends_the_node_and_every_reset_is_answered(ros_env):
         out = _stop(node)
     assert "image has no pixels" in out and "is larger than" in out and "is not a latent action" in out
     assert "Traceback" not in out
+
+
+def test_sampling_parameters_change_at_run_time_within_their_ranges(ros_env):
+    node = _start_node("backend:=torch")  # maskgit_steps:=2 from _start_node; temperature: the checkpoint's
+    client = GenieSimClient("genie_sim_param_client")
+    try:
+        assert client.wait_for_node(120), "node never came up"
+        results = client.set_parameters(maskgit_steps=7, temperature=1.5)
+        assert results is not None and all(r.successful for r in results), results
+        assert client.send_action(1) is not None  # generated with the new settings
+        refused = client.set_parameters(maskgit_steps=5000)  # outside its range
+        assert refused is not None and not refused[0].successful
+        read_only = client.set_parameters(model_dir="/elsewhere")
+        assert read_only is not None and not read_only[0].successful
+        assert node.poll() is None
+    finally:
+        client.close()
+        out = _stop(node)
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.checkpoint import load_config
+
+    shipped = load_config(SHIPPED_CHECKPOINT).dynamics.temperature
+    assert f"2 MaskGIT steps, temperature {shipped:g}" in out  # a parameter left out: the checkpoint's value
+    assert "sampling now 7 MaskGIT steps, temperature 1.5" in out
 
 
 def test_bad_backend_parameter_is_one_line(ros_env):

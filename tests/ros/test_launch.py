@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from ros_nodes.genie_sim_node import PARAMETERS
+from ros_nodes.parameters import PARAMETERS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,14 +23,14 @@ def test_launch_arguments_are_node_parameters():
     for name, (default, _) in args.items():
         if name != "namespace":
             assert name in PARAMETERS, name
-            assert str(PARAMETERS[name]) == default, (name, default)
+            assert str(PARAMETERS[name].default) == default, (name, default)
 
 
 def test_yaml_parameters_exist_on_the_node_with_the_same_types():
     params = yaml.safe_load((REPO / "launch" / "genie_sim.params.yaml").read_text())["genie_sim"]["ros__parameters"]
     for name, value in params.items():
         assert name in PARAMETERS, name
-        assert type(value) is type(PARAMETERS[name]), name
+        assert type(value) is type(PARAMETERS[name].default), name
 
 
 def test_package_installs_the_launch_files_and_declares_its_dependencies():

@@ -1,0 +1,6 @@
+"""What ships inside the package: the tiny checkpoint every default points at."""
+from __future__ import annotations
+
+from pathlib import Path
+
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny"

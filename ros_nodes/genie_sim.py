@@ -1,0 +1,163 @@
+"""The genie_sim node class: the learned simulator behind ROS topics, a service and parameters.
+
+Imported by `genie_sim_node.main` only after it has blocked the stop signals (this module
+imports rclpy, NumPy and the runtimes, which start threads). See genie_sim_node.py for the
+topics; ros_nodes/parameters.py for the parameters; README "QoS" for what is dropped under load.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float32, UInt8
+from std_srvs.srv import Trigger
+
+from genie_robotics.assets import SHIPPED_CHECKPOINT
+from genie_robotics.errors import GenieError
+from genie_robotics.export.onnx_world_model import load_world_model
+from genie_robotics.prompts import load_prompts
+from genie_robotics.viz import resize
+from ros_nodes.images import image_to_rgb, rgb_to_image
+from ros_nodes.parameters import PARAMETERS, Parameter, sampling_overrides
+
+ACTION_QUEUE_DEPTH = 10  # newest actions kept while a frame is being generated; older ones dropped
+RESET_QUEUE_DEPTH = 1000  # reset requests kept: bursts of hundreds are all answered
+
+
+def descriptor(name: str, spec: Parameter) -> ParameterDescriptor:
+    """Description, read-only flag and range of one parameter, as `ros2 param describe` shows them."""
+    d = ParameterDescriptor(name=name, description=spec.description, read_only=spec.read_only)
+    if spec.range is not None and isinstance(spec.default, float):
+        d.floating_point_range = [FloatingPointRange(from_value=float(spec.range[0]), to_value=float(spec.range[1]))]
+    elif spec.range is not None:
+        d.integer_range = [IntegerRange(from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
+    return d
+
+
+class GenieSimNode(Node):
+    """No message or call can end it: every callback is guarded (logged, counted, dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__("genie_sim")
+        for name, spec in PARAMETERS.items():
+            self.declare_parameter(name, spec.default, descriptor(name, spec))
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.world = load_world_model(p["model_dir"] or SHIPPED_CHECKPOINT, p["backend"],
+                                      [x for x in p["providers"] if x] or None, seed=int(p["seed"]),
+                                      **sampling_overrides(int(p["maskgit_steps"]), float(p["temperature"])))
+        cfg = self.world.cfg
+        self.height, self.width, self.frame_id = cfg.height, cfg.width, p["frame_id"]
+        self.prompt = self._configured_prompt(p["prompt_image"])
+        qos = qos_profile_sensor_data if p["sensor_qos"] else QoSProfile(depth=10)
+        self.image_pub = self.create_publisher(Image, "camera/image", qos)
+        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", qos)
+        self.step_time_pub = self.create_publisher(Float32, "~/step_time", 10)
+        self.failures: dict[str, int] = {}  # callback name -> inputs it refused or failed on
+        self.create_subscription(UInt8, "action", self._guarded("action", self._on_action), ACTION_QUEUE_DEPTH)
+        self.create_subscription(Image, "prompt", self._guarded("prompt", self._on_prompt), 5)
+        self.create_service(Trigger, "reset", self._on_reset, qos_profile=QoSProfile(depth=RESET_QUEUE_DEPTH))
+        self.mode = p["mode"]
+        if self.mode not in ("on_action", "timer"):
+            self.get_logger().warning(f"unknown mode {self.mode!r}; using on_action")
+            self.mode = "on_action"
+        self.held_action = 0
+        self.at_prompt = False  # the world sits at the configured prompt, nothing generated since
+        self._restart(self.prompt)
+        self.at_prompt = True
+        self.timer = None
+        if self.mode == "timer":
+            self._start_timer(float(p["fps"]))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        provider = getattr(self.world, "provider", "torch")
+        self.get_logger().info(f"genie_sim ready: {cfg.name} {self.width}x{self.height}, {self.world.num_actions} "
+                               f"actions, backend {p['backend']} ({provider}), mode {self.mode}, "
+                               f"{self.world.maskgit_steps} MaskGIT steps, temperature {self.world.temperature:g}")
+
+    # --- parameters changed at run time -----------------------------------------------
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """maskgit_steps, temperature and fps apply from the next frame (ranges are checked by
+        their descriptors before this runs; read-only parameters never reach it)."""
+        dc = self.world.cfg.dynamics
+        for param in params:
+            if param.name == "maskgit_steps":
+                self.world.maskgit_steps = int(param.value) or dc.maskgit_steps
+            elif param.name == "temperature":
+                self.world.temperature = float(param.value) if param.value >= 0 else dc.temperature
+            elif param.name == "fps" and self.mode == "timer":
+                self._start_timer(float(param.value))
+        self.get_logger().info(f"sampling now {self.world.maskgit_steps} MaskGIT steps, temperature "
+                               f"{self.world.temperature:g}")
+        return SetParametersResult(successful=True)
+
+    def _start_timer(self, fps: float) -> None:
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+        self.timer = self.create_timer(1.0 / fps, self._guarded("timer", lambda: self._step(self.held_action)))
+
+    # --- callbacks ------------------------------------------------------------------------
+    def _guarded(self, name: str, callback):
+        """`callback` that logs and counts whatever it raises instead of ending the node."""
+        def run(*args):
+            try:
+                callback(*args)
+            except Exception as exc:  # noqa: BLE001 - no input may end the node
+                self.failures[name] = self.failures.get(name, 0) + 1
+                self.get_logger().warning(f"ignoring {name}: {exc}" if isinstance(exc, ValueError)
+                                          else f"{name} failed ({type(exc).__name__}: {exc}); still running")
+        return run
+
+    def _on_action(self, msg) -> None:
+        if msg.data >= self.world.num_actions:
+            raise ValueError(f"{msg.data} is not a latent action (0..{self.world.num_actions - 1})")
+        self.held_action = int(msg.data)
+        if self.mode == "on_action":
+            self._step(self.held_action)
+
+    def _on_prompt(self, msg) -> None:
+        self._restart(resize(image_to_rgb(msg), self.height, self.width))
+
+    def _on_reset(self, request, response):
+        """Every request is answered: success, or a refusal saying why."""
+        try:
+            if self.at_prompt:  # a burst of resets costs one restart, the rest republish it
+                self._publish(self.prompt_frame)
+            else:
+                self._restart(self.prompt)
+                self.at_prompt = True
+            response.success, response.message = True, "world restarted from the configured prompt"
+        except Exception as exc:  # noqa: BLE001 - answered, never raised into the executor
+            self.failures["reset"] = self.failures.get("reset", 0) + 1
+            self.get_logger().warning(f"reset failed ({type(exc).__name__}: {exc}); still running")
+            response.success, response.message = False, f"reset failed: {exc}"
+        return response
+
+    # --- the world ------------------------------------------------------------------------
+    def _configured_prompt(self, path: str) -> np.ndarray:
+        if path:
+            try:
+                return load_prompts(path, self.height, self.width)[0].image
+            except GenieError as exc:
+                self.get_logger().warning(f"prompt_image: {exc}; using a grey frame")
+        return np.full((self.height, self.width, 3), 128, np.uint8)
+
+    def _restart(self, frame: np.ndarray) -> None:
+        self.at_prompt = False
+        self.prompt_frame = self.world.reset(frame)
+        self._publish(self.prompt_frame)
+
+    def _step(self, action: int) -> None:
+        start = time.perf_counter()
+        self.at_prompt = False
+        frame = self.world.step(action)
+        self.step_time_pub.publish(Float32(data=float(time.perf_counter() - start)))
+        self._publish(frame)
+
+    def _publish(self, frame_HWC: np.ndarray) -> None:
+        img = rgb_to_image(frame_HWC, self.get_clock().now().to_msg(), self.frame_id)
+        info = CameraInfo(header=img.header, height=self.height, width=self.width)
+        self.image_pub.publish(img)
+        self.info_pub.publish(info)

@@ -1,0 +1,38 @@
+"""The genie_sim node's parameters: one table read by the node, the launch file's tests and the docs.
+
+Sampling settings default to "the checkpoint's value" (its config holds the measured best):
+`maskgit_steps` 0 and a negative `temperature` mean exactly that.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Parameter:
+    default: object
+    description: str
+    range: tuple[float, float] | None = None  # inclusive; floats and integers only
+    read_only: bool = True  # False: `ros2 param set` changes it while the node runs
+
+
+PARAMETERS = {
+    "model_dir": Parameter("", "checkpoint (torch) or ONNX export directory; empty = the shipped tiny checkpoint"),
+    "backend": Parameter("onnx", "onnx | torch | auto (onnx for an export directory, torch for a checkpoint)"),
+    "providers": Parameter([""], "ONNX Runtime providers; empty = TensorRT -> CUDA -> CPU, whatever is installed"),
+    "prompt_image": Parameter("", "image (or folder / RLDS dataset) the world starts from; empty = a grey frame"),
+    "mode": Parameter("on_action", "on_action: one frame per action message; timer: free-running at fps"),
+    "fps": Parameter(10.0, "frames per second in timer mode", (0.1, 1000.0), read_only=False),
+    "maskgit_steps": Parameter(0, "MaskGIT steps per frame; 0 = the checkpoint's", (0, 1000), read_only=False),
+    "temperature": Parameter(-1.0, "MaskGIT sampling temperature; negative = the checkpoint's", (-1.0, 100.0),
+                             read_only=False),
+    "seed": Parameter(0, "seed of the sampler", (0, 2**31 - 1)),
+    "frame_id": Parameter("genie_camera", "frame_id of camera/image and camera/camera_info"),
+    "sensor_qos": Parameter(False, "best-effort sensor-data QoS for the camera topics instead of reliable"),
+}
+
+
+def sampling_overrides(maskgit_steps: int, temperature: float) -> dict:
+    """Node parameter values -> WorldModel keyword arguments (None = the checkpoint's)."""
+    return {"maskgit_steps": maskgit_steps if maskgit_steps > 0 else None,
+            "temperature": temperature if temperature >= 0 else None}
