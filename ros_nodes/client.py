@@ -13,6 +13,7 @@ class GenieSimClient:
     def __init__(self, name: str = "genie_sim_client", namespace: str = "") -> None:
         import rclpy
         from rclpy.node import Node
+        from rclpy.qos import QoSProfile
         from sensor_msgs.msg import CameraInfo, Image
         from std_msgs.msg import Float32, UInt8
         from std_srvs.srv import Trigger
@@ -29,7 +30,8 @@ class GenieSimClient:
         self.node.create_subscription(Float32, "genie_sim/step_time", lambda m: self.step_times.append(m.data), 10)
         self.action_pub = self.node.create_publisher(UInt8, "action", 10)
         self.prompt_pub = self.node.create_publisher(Image, "prompt", 5)
-        self.reset_client = self.node.create_client(Trigger, "reset")
+        # Replies to a burst of resets arrive together: a default-depth (10) reply queue would drop some.
+        self.reset_client = self.node.create_client(Trigger, "reset", qos_profile=QoSProfile(depth=1000))
         self.UInt8, self.Image, self.Trigger = UInt8, Image, Trigger
 
     def spin_until(self, condition, timeout: float = 60.0) -> bool:

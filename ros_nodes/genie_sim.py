@@ -7,6 +7,7 @@ topics; ros_nodes/parameters.py for the parameters; README "QoS" for what is dro
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
@@ -21,6 +22,7 @@ from genie_robotics.errors import GenieError
 from genie_robotics.export.onnx_world_model import load_world_model
 from genie_robotics.prompts import load_prompts
 from genie_robotics.viz import resize
+from ros_nodes.camera import camera_info, trained_camera_fovy_deg
 from ros_nodes.images import image_to_rgb, rgb_to_image
 from ros_nodes.parameters import PARAMETERS, Parameter, sampling_overrides
 
@@ -51,6 +53,10 @@ class GenieSimNode(Node):
                                       **sampling_overrides(int(p["maskgit_steps"]), float(p["temperature"])))
         cfg = self.world.cfg
         self.height, self.width, self.frame_id = cfg.height, cfg.width, p["frame_id"]
+        self.fovy_deg = float(p["fov_deg"]) or trained_camera_fovy_deg(Path(p["model_dir"] or SHIPPED_CHECKPOINT))
+        if not self.fovy_deg:
+            self.get_logger().warning("no field of view known (no data.json beside the model, fov_deg 0): "
+                                      "camera_info carries no intrinsics")
         self.prompt = self._configured_prompt(p["prompt_image"])
         qos = qos_profile_sensor_data if p["sensor_qos"] else QoSProfile(depth=10)
         self.image_pub = self.create_publisher(Image, "camera/image", qos)
@@ -158,6 +164,6 @@ class GenieSimNode(Node):
 
     def _publish(self, frame_HWC: np.ndarray) -> None:
         img = rgb_to_image(frame_HWC, self.get_clock().now().to_msg(), self.frame_id)
-        info = CameraInfo(header=img.header, height=self.height, width=self.width)
+        info = camera_info(img.header, self.height, self.width, self.fovy_deg)
         self.image_pub.publish(img)
         self.info_pub.publish(info)

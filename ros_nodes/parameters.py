@@ -28,6 +28,8 @@ PARAMETERS = {
                              read_only=False),
     "seed": Parameter(0, "seed of the sampler", (0, 2**31 - 1)),
     "frame_id": Parameter("genie_camera", "frame_id of camera/image and camera/camera_info"),
+    "fov_deg": Parameter(0.0, "vertical field of view of camera_info's intrinsics, degrees; 0 = the camera the "
+                              "checkpoint's training video was rendered with (its data.json)", (0.0, 179.0)),
     "sensor_qos": Parameter(False, "best-effort sensor-data QoS for the camera topics instead of reliable"),
 }
 

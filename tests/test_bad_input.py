@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from genie_robotics.assets import SHIPPED_CHECKPOINT
-from genie_robotics.config import preset
+from tests.helpers import tiny_config_dict
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_TRAIN = ["--preset", "tiny", "--clip-frames", "4", "--micro-batch", "2", "--warmup", "1", "--log-every", "1",
@@ -33,14 +33,8 @@ def _assert_one_line(run, message):
 def _config_file(tmp_path, path, value):
     import yaml
 
-    data = preset("tiny").to_dict()
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node[key]
-    node[last] = value
     out = tmp_path / "config.yaml"
-    out.write_text(yaml.safe_dump(data))
+    out.write_text(yaml.safe_dump(tiny_config_dict(**{path: value})))
     return out
 
 

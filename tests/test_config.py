@@ -7,6 +7,7 @@ import pytest
 from genie_robotics.config import PRESETS, GenieConfig, preset
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import count_parameters
+from tests.helpers import tiny_config_dict
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -76,14 +77,8 @@ def test_bad_config_file(tmp_path):
     ("name", 7, "name must be a string"),
 ])
 def test_config_values_are_checked_and_the_field_named(path, value, message):
-    data = preset("tiny").to_dict()
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    if last == "mask_rate_min":
-        node["mask_rate_max"] = 0.5
+    extra = {"dynamics.mask_rate_max": 0.5} if path == "dynamics.mask_rate_min" else {}
+    data = tiny_config_dict(**{path: value}, **extra)
     with pytest.raises(GenieError) as info:
         GenieConfig.from_dict(data)
     assert message in str(info.value) and "\n" not in str(info.value)

@@ -37,6 +37,7 @@ class Scene:
     domain: str
     task: str
     instruction: str
+    camera_fovy_deg: float = 4.0  # vertical field of view of the domain's `fixed` camera (its XML)
 
 
 SCENES = {
@@ -322,6 +323,12 @@ def write_render_args(path: Path, args: RenderArgs) -> None:
     from genie_robotics.atomic_files import atomic_write_text
 
     atomic_write_text(path, json.dumps(dataclasses.asdict(args), indent=2) + "\n")
+
+
+def camera_fovy_deg(args: RenderArgs) -> float:
+    """Vertical field of view (degrees) of the camera a dataset was rendered with (load_scene's
+    zoom applied): what a ROS camera_info needs for its intrinsics."""
+    return SCENES[args.scene].camera_fovy_deg * CAMERA_ZOOM[args.policy]
 
 
 def read_render_args(path: str | Path) -> RenderArgs:

@@ -15,6 +15,7 @@ symbolic dimension ("batch", and "batch_tokens" = batch x N in the cache) for ba
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from genie_robotics.checkpoint import CONFIG_FILE, load_checkpoint
+from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.nn.st_transformer import TemporalCache
@@ -101,6 +103,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
             torch.onnx.export(module, args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
                               opset_version=OPSET, dynamo=False, dynamic_axes=axes)
     cfg.save(out / CONFIG_FILE)
+    render_args = Path(checkpoint) / RENDER_ARGS_FILE  # how the training video was made (camera, scene)
+    if render_args.is_file():
+        shutil.copyfile(render_args, out / RENDER_ARGS_FILE)
     meta = {
         "format": "genie_robotics onnx v1",
         "height": cfg.height, "width": cfg.width, "tokens_per_frame": N, "vocab": cfg.tokenizer.quantizer.num_codes,

@@ -6,9 +6,12 @@ import pytest
 
 from genie_robotics.data.mujoco_render import (
     HEADINGS,
+    POLICIES,
     TELEOP_STEP,
     RenderArgs,
+    camera_fovy_deg,
     heading_vector,
+    load_scene,
     read_render_args,
     render_dataset,
 )
@@ -56,3 +59,13 @@ def test_render_arguments_are_kept_beside_the_dataset(tmp_path):
 def test_unknown_policy_is_refused(tmp_path):
     with pytest.raises(GenieError, match="unknown policy 'joystick'"):
         render_dataset(tmp_path / "d", episodes=1, steps=3, policy="joystick", progress=False)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_recorded_camera_fov_is_the_rendering_cameras(policy):
+    """camera_info's intrinsics (ros_nodes/camera.py) come from camera_fovy_deg: it must match
+    the field of view load_scene really renders with."""
+    env = load_scene("manipulator-ball", 0, policy)
+    model = env.physics.model
+    rendered = float(model.cam_fovy[model.name2id("fixed", "camera")])
+    assert camera_fovy_deg(RenderArgs("manipulator-ball", "64x64", 8, policy, 0, 1)) == pytest.approx(rendered)

@@ -1,4 +1,5 @@
 """The genie_sim node in a real ROS 2 graph: node and client are separate rclpy processes."""
+import math
 import os
 import random
 import subprocess
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")  # the `ros` extra; scripts/test.sh installs it
+from genie_robotics.assets import SHIPPED_CHECKPOINT  # noqa: E402
+from ros_nodes.camera import intrinsics, trained_camera_fovy_deg  # noqa: E402
 from ros_nodes.client import GenieSimClient, stamp_seconds  # noqa: E402
 from ros_nodes.images import image_to_rgb as image_msg_to_array  # noqa: E402
 
@@ -64,6 +67,11 @@ def test_node_publishes_a_frame_per_action_and_survives_bad_input(ros_env, backe
         assert (img.height, img.width, img.encoding, img.step) == (64, 64, "rgb8", 192) and len(img.data) == 64 * 64 * 3
         assert img.header.frame_id == "test_cam" and info.header.frame_id == "test_cam"
         assert (info.height, info.width) == (64, 64)
+        # Intrinsics of the camera the shipped model's training video was rendered with.
+        fovy = trained_camera_fovy_deg(SHIPPED_CHECKPOINT)
+        k, _ = intrinsics(64, 64, fovy)
+        assert list(info.k) == pytest.approx(k) and info.k[0] == pytest.approx(32 / math.tan(math.radians(fovy) / 2))
+        assert info.distortion_model == "plumb_bob" and list(info.d) == [0.0] * 5
         # A prompt of another size and encoding restarts the world; broken ones are ignored.
         for msg in (_image("bgr8", 32, 48, 3), _image("rgb8", 10, 10, 3, data=b"short"), _image("yuv422", 4, 4, 2),
                     _image("mono8", 20, 30, 1)):
@@ -140,7 +148,6 @@ def test_sampling_parameters_change_at_run_time_within_their_ranges(ros_env):
     finally:
         client.close()
         out = _stop(node)
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
     from genie_robotics.checkpoint import load_config
 
     shipped = load_config(SHIPPED_CHECKPOINT).dynamics.temperature
