@@ -3,7 +3,7 @@
 On the synthetic scene (the gripper moves in one of 8 planted directions), a short LAM training
 with the project's own loop must give codes that tell the directions apart on held-out
 episodes. A change that breaks action learning (a decoder that can copy the past, a latent
-that averages the motion away, collapse) fails here in about a minute.
+that averages the motion away, collapse) fails here in under a minute.
 """
 import dataclasses
 import time
@@ -17,19 +17,20 @@ from genie_robotics.models.genie import Genie
 from genie_robotics.trainer import train_stage
 from tests.synthetic_scene import render_episodes
 
-SIZE, FRAMES = 64, 4  # at 32x32 the gripper is a few pixels and the LAM learns far slower
+SIZE, FRAMES = 48, 4  # at 32x32 the gripper is a few pixels and the LAM learns far slower; 64x64 costs 1.8x
 STEPS = 350
 
 
 def test_lam_learns_planted_actions_quickly():
-    """60-80 s on 2 cores (the machine varies): at a constant learning rate NMI is ~0.5 after 300 steps here, 0.61 after 350."""
+    """~50 s on 2 cores. At a constant learning rate from step 0 the held-out NMI here rises
+    steadily: 0.42 after 250 steps, 0.64 after 300, 0.68 after 350, 0.73 after 400."""
     torch.manual_seed(0)
     cfg = dataclasses.replace(preset("tiny"), height=SIZE, width=SIZE, frames=FRAMES)
     genie = Genie(cfg)
     frames, _ = render_episodes(episodes=200, steps=FRAMES, size=SIZE, seed=0)
     rng = np.random.default_rng(0)
     started = time.perf_counter()
-    train_stage(genie, "lam", lambda: frames[rng.integers(0, len(frames), 16)], steps=STEPS, lr=2e-3, warmup=20,
+    train_stage(genie, "lam", lambda: frames[rng.integers(0, len(frames), 16)], steps=STEPS, lr=2e-3, warmup=0,
                 lr_floor=1.0, progress=False)
     seconds = time.perf_counter() - started
 
