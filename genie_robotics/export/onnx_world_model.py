@@ -141,7 +141,8 @@ def load_world_model(path: str | Path, backend: str = "auto", providers: list[st
     """A `WorldModel` (torch) or `OnnxWorldModel` for a checkpoint or an ONNX export directory.
 
     backend "auto" picks ONNX for an export directory and PyTorch for a checkpoint; "onnx" on
-    a checkpoint exports it to a temporary directory first.
+    a checkpoint exports it to a temporary directory first, removed once the sessions have
+    loaded the graphs (they hold them in memory).
     """
     import tempfile
 
@@ -157,6 +158,7 @@ def load_world_model(path: str | Path, backend: str = "auto", providers: list[st
         return WorldModel.from_checkpoint(path, **kwargs)
     if backend != "onnx":
         raise GenieError(f"backend must be auto, onnx or torch, got {backend!r}")
-    if not is_export:
-        path = export_onnx(path, tempfile.mkdtemp(prefix="genie_onnx_"))
-    return OnnxWorldModel(path, providers=providers, **kwargs)
+    if is_export:
+        return OnnxWorldModel(path, providers=providers, **kwargs)
+    with tempfile.TemporaryDirectory(prefix="genie_onnx_") as tmp:
+        return OnnxWorldModel(export_onnx(path, tmp), providers=providers, **kwargs)

@@ -97,3 +97,18 @@ def test_export_cli(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "export", str(tmp_path / "none"), "--out",
                           str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
+
+
+def test_onnx_backend_on_a_checkpoint_leaves_no_temporary_export(tmp_path, monkeypatch):
+    import tempfile
+
+    import numpy as np
+
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.export.onnx_world_model import OnnxWorldModel, load_world_model
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    world = load_world_model(SHIPPED_CHECKPOINT, "onnx", maskgit_steps=1)
+    assert isinstance(world, OnnxWorldModel) and list(tmp_path.iterdir()) == []
+    world.reset(np.zeros((64, 64, 3), np.uint8))
+    assert world.step(3).shape == (64, 64, 3)  # the sessions run after their files are gone
