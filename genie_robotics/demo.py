@@ -78,7 +78,7 @@ def run_demo(opts: DemoOptions) -> dict:
     prompt, data_dir = prompt_source.image, prompt_source.source
     opts.out.mkdir(parents=True, exist_ok=True)
     save_png(prompt, opts.out / "prompt.png", scale=4)
-    summary = (_inprocess_rollouts if opts.in_process else _ros_rollouts)(opts, prompt)
+    summary = _inprocess_rollouts(opts, prompt) if opts.in_process else _ros_rollouts(opts, prompt, cfg.num_actions)
     frames_ATHWC = summary.pop("frames")
     row_psnr, identical = row_difference(frames_ATHWC)
     pairs = len(frames_ATHWC) * (len(frames_ATHWC) - 1) // 2
@@ -116,7 +116,7 @@ def _inprocess_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
             "rollout_frames_per_s": round(fps, 2)}
 
 
-def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
+def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray, num_actions: int) -> dict:
     """Export to ONNX, start the genie_sim node, drive it through every action from this process."""
     try:
         from ros_nodes.client import GenieSimClient
@@ -145,21 +145,20 @@ def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
         if not client.wait_for_node(opts.timeout) or node.poll() is not None:
             raise GenieError(f"the genie_sim node did not come up within {opts.timeout:.0f} s; see {log_path}: "
                              f"{_last_line(log_path)}")
-        return _drive(client, node, opts, log_path)
+        return _drive(client, node, opts, log_path, num_actions)
     finally:
         client.close()
         _stop(node)
 
 
-def _drive(client, node, opts: DemoOptions, log_path: Path) -> dict:
+def _drive(client, node, opts: DemoOptions, log_path: Path, num_actions: int) -> dict:
     """Every latent action from the configured prompt: reset, then `rollout_steps` action messages."""
     from tqdm import tqdm
 
-    from genie_robotics.checkpoint import load_config
     from ros_nodes.client import stamp_seconds
     from ros_nodes.images import image_to_rgb
 
-    actions = range(load_config(opts.checkpoint).num_actions)
+    actions = range(num_actions)
     rows, received_before = [], len(client.images)
     start = time.time()
     bar = tqdm(total=len(actions) * opts.rollout_steps, desc="[demo] frames from genie_sim", unit="frame",

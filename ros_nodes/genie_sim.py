@@ -24,7 +24,7 @@ from genie_robotics.prompts import load_prompts
 from genie_robotics.viz import resize
 from ros_nodes.camera import camera_info, trained_camera_fovy_deg
 from ros_nodes.images import image_to_rgb, rgb_to_image
-from ros_nodes.parameters import PARAMETERS, Parameter, sampling_overrides
+from ros_nodes.parameters import PARAMETERS, Parameter, sampling_override, sampling_overrides
 
 ACTION_QUEUE_DEPTH = 10  # newest actions kept while a frame is being generated; older ones dropped
 RESET_QUEUE_DEPTH = 1000  # reset requests kept: bursts of hundreds are all answered
@@ -89,10 +89,9 @@ class GenieSimNode(Node):
         their descriptors before this runs; read-only parameters never reach it)."""
         dc = self.world.cfg.dynamics
         for param in params:
-            if param.name == "maskgit_steps":
-                self.world.maskgit_steps = int(param.value) or dc.maskgit_steps
-            elif param.name == "temperature":
-                self.world.temperature = float(param.value) if param.value >= 0 else dc.temperature
+            if param.name in ("maskgit_steps", "temperature"):
+                value = sampling_override(param.name, param.value)
+                setattr(self.world, param.name, value if value is not None else getattr(dc, param.name))
             elif param.name == "fps" and self.mode == "timer":
                 self._start_timer(float(param.value))
         self.get_logger().info(f"sampling now {self.world.maskgit_steps} MaskGIT steps, temperature "
@@ -111,10 +110,13 @@ class GenieSimNode(Node):
             try:
                 callback(*args)
             except Exception as exc:  # noqa: BLE001 - no input may end the node
-                self.failures[name] = self.failures.get(name, 0) + 1
-                self.get_logger().warning(f"ignoring {name}: {exc}" if isinstance(exc, ValueError)
-                                          else f"{name} failed ({type(exc).__name__}: {exc}); still running")
+                self._count_failure(name, exc)
         return run
+
+    def _count_failure(self, name: str, exc: Exception) -> None:
+        self.failures[name] = self.failures.get(name, 0) + 1
+        self.get_logger().warning(f"ignoring {name}: {exc}" if isinstance(exc, ValueError)
+                                  else f"{name} failed ({type(exc).__name__}: {exc}); still running")
 
     def _on_action(self, msg) -> None:
         if msg.data >= self.world.num_actions:
@@ -136,8 +138,7 @@ class GenieSimNode(Node):
                 self.at_prompt = True
             response.success, response.message = True, "world restarted from the configured prompt"
         except Exception as exc:  # noqa: BLE001 - answered, never raised into the executor
-            self.failures["reset"] = self.failures.get("reset", 0) + 1
-            self.get_logger().warning(f"reset failed ({type(exc).__name__}: {exc}); still running")
+            self._count_failure("reset", exc)
             response.success, response.message = False, f"reset failed: {exc}"
         return response
 

@@ -34,7 +34,12 @@ PARAMETERS = {
 }
 
 
+def sampling_override(name: str, value: float) -> float | None:
+    """A sampling parameter's value, or None for "the checkpoint's" (maskgit_steps 0, temperature < 0)."""
+    return value if (value > 0 if name == "maskgit_steps" else value >= 0) else None
+
+
 def sampling_overrides(maskgit_steps: int, temperature: float) -> dict:
     """Node parameter values -> WorldModel keyword arguments (None = the checkpoint's)."""
-    return {"maskgit_steps": maskgit_steps if maskgit_steps > 0 else None,
-            "temperature": temperature if temperature >= 0 else None}
+    return {"maskgit_steps": sampling_override("maskgit_steps", maskgit_steps),
+            "temperature": sampling_override("temperature", temperature)}

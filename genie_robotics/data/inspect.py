@@ -1,12 +1,13 @@
 """What is in an RLDS dataset directory: episodes, steps, features, camera, a contact sheet."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from genie_robotics.data.rlds_reader import RLDSSource, open_rlds
+from genie_robotics.data.rlds_reader import RLDSSource, episode_lengths, open_rlds
 from genie_robotics.data.tf_env import tfds
 
 
@@ -25,11 +26,9 @@ def _feature_keys(feature, prefix: str = "") -> list[str]:
 def summarize(path: str | Path, image_key: str | None = None, limit: int | None = None, progress: bool = True) -> dict:
     """Counts and keys of a dataset; steps are counted over the first `limit` episodes (all by default)."""
     src = open_rlds(path, image_key=image_key)
-    skip_images = {"steps": {"observation": {src.image_key: tfds().decode.SkipDecoding()}}}
-    episodes = src.builder.as_dataset(split=src.split, decoders=skip_images)
     counted = src.episodes if limit is None else min(limit, src.episodes)
-    lengths = episodes.take(counted).map(lambda ep: ep["steps"].reduce(0, lambda n, _: n + 1))
-    steps = [int(n) for n in tqdm(lengths.as_numpy_iterator(), total=counted, desc="count steps", disable=not progress)]
+    lengths = itertools.islice(episode_lengths(src), counted)
+    steps = [n for _, n in tqdm(lengths, total=counted, desc="count steps", disable=not progress)]
     features = src.builder.info.features
     return {
         "path": str(src.path),

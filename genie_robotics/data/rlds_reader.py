@@ -156,21 +156,27 @@ def part_split(src: RLDSSource, part: str, val_fraction: float) -> tuple[str, in
     return src.split, src.episodes
 
 
-def check_clip_fits(src: RLDSSource, frames: int, split: str | None = None) -> None:
-    """GenieError unless some episode has >= `frames` steps (a repeated pipeline over only
-    shorter episodes would wait forever for its first clip). Stops at the first episode that
-    fits, so it reads the whole dataset only when it is about to fail."""
+def episode_lengths(src: RLDSSource, split: str | None = None) -> Iterator[tuple[str, int]]:
+    """(episode id, steps) of each episode in file order, without decoding any image."""
     tf = tensorflow()
     skip_images = {"steps": {"observation": {src.image_key: tfds().decode.SkipDecoding()}}}
     episodes = src.builder.as_dataset(split=split or src.split, shuffle_files=False, decoders=skip_images,
                                       read_config=tfds().ReadConfig(add_tfds_id=True))
     lengths = episodes.map(lambda ep: (ep["tfds_id"], ep["steps"].reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)))
-    longest, longest_id = 0, None
     for episode_id, length in lengths.as_numpy_iterator():
+        yield episode_id.decode(), int(length)
+
+
+def check_clip_fits(src: RLDSSource, frames: int, split: str | None = None) -> None:
+    """GenieError unless some episode has >= `frames` steps (a repeated pipeline over only
+    shorter episodes would wait forever for its first clip). Stops at the first episode that
+    fits, so it reads the whole dataset only when it is about to fail."""
+    longest, longest_id = 0, None
+    for episode_id, length in episode_lengths(src, split):
         if length >= frames:
             return
         if length > longest:
-            longest, longest_id = int(length), episode_id.decode()
+            longest, longest_id = length, episode_id
     raise GenieError(f"clips of {frames} frames are longer than every episode of {src.path} "
                      f"(longest: {longest} steps, {longest_id}); use --clip-frames <= {longest}")
 
