@@ -4,17 +4,21 @@ Everything runs in this one process on the same weights (random, seeded: speed d
 on training); each timed step starts from the same saved rollout state, so only the context
 length and the MaskGIT step count differ. Prints one JSON object.
   cache:  WorldModel cached vs recomputed (batch 1), per MaskGIT step count and context length.
-  --onnx: the same weights exported to ONNX; OnnxWorldModel (batch 1, IO binding) vs the cached
+  --onnx: the same weights exported to ONNX; the ONNX Runtime backend (batch 1, IO binding) vs the cached
           PyTorch WorldModel at each context, with the provider ONNX Runtime really runs on.
-Usage: python bench/rollout.py [--preset tiny] [--contexts 1 4 8 16] [--maskgit-steps 25] [--onnx]
+  --profile: where a frame's time goes (bench/rollout_profile.py), PyTorch and ONNX Runtime side
+          by side, on the shipped checkpoint (or --checkpoint), plus the node's conversion + publish.
+Usage: python bench/rollout.py [--preset tiny] [--contexts 1 4 8 16] [--maskgit-steps 25] [--onnx] [--profile]
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -54,19 +58,40 @@ def cache_rows(genie: Genie, args, steps: int) -> list[dict]:
 
 
 def onnx_rows(genie: Genie, args, steps: int, export_dir) -> list[dict]:
-    from genie_robotics.export.onnx_world_model import OnnxWorldModel
+    from genie_robotics.export.onnx_backend import OnnxBackend
 
     rows = []
-    onnx_world = OnnxWorldModel(export_dir, providers=args.providers, maskgit_steps=steps)
+    onnx_world = WorldModel(OnnxBackend(export_dir, args.providers), maskgit_steps=steps)
     torch_world = WorldModel(genie, maskgit_steps=steps, device=args.device)
     for context in args.contexts:
-        row = {"maskgit_steps": steps, "context": context, "onnx_provider": onnx_world.provider,
+        row = {"maskgit_steps": steps, "context": context, "onnx_provider": onnx_world.backend.provider,
                "onnx_device": str(onnx_world.device), "torch_device": args.device}
         row["onnx_fps"] = round(frames_per_second(onnx_world, context, args.repeats), 3)
         row["torch_fps"] = round(frames_per_second(torch_world, context, args.repeats), 3)
         row["onnx_vs_torch"] = round(row["onnx_fps"] / row["torch_fps"], 2)
         rows.append(row)
     return rows
+
+
+def profile(args) -> dict:
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.checkpoint import load_checkpoint
+    from genie_robotics.export.onnx_backend import OnnxBackend
+    from genie_robotics.export.onnx_export import export_onnx
+    from genie_robotics.models.rollout_backend import TorchBackend
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from rollout_profile import node_publish_ms, profile_steps
+
+    checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
+    torch_backend = TorchBackend(load_checkpoint(checkpoint, args.device), args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_backend = OnnxBackend(export_onnx(checkpoint, tmp), args.providers)
+    rows = [profile_steps(backend, steps, args.frames)
+            for steps in args.maskgit_steps for backend in (torch_backend, onnx_backend)]
+    cfg = torch_backend.cfg
+    return {"bench": "rollout_profile", "checkpoint": str(checkpoint), "threads": torch.get_num_threads(),
+            "context_frames": cfg.frames, "rows": rows, "node_publish_ms": node_publish_ms(cfg.height, cfg.width)}
 
 
 def main() -> None:
@@ -76,10 +101,16 @@ def main() -> None:
     parser.add_argument("--maskgit-steps", type=int, nargs="+", default=[25])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--onnx", action="store_true", help="also compare OnnxWorldModel with PyTorch")
+    parser.add_argument("--onnx", action="store_true", help="also compare the ONNX Runtime backend with PyTorch")
     parser.add_argument("--providers", nargs="+", help="ONNX Runtime providers (default: best available)")
     parser.add_argument("--no-cache-rows", action="store_true", help="skip the cached-vs-recomputed table")
+    parser.add_argument("--profile", action="store_true", help="only the per-part profile of a generated frame")
+    parser.add_argument("--checkpoint", help="--profile: checkpoint directory (default: the shipped one)")
+    parser.add_argument("--frames", type=int, default=8, help="--profile: generated frames timed per row")
     args = parser.parse_args()
+    if args.profile:
+        print(json.dumps(profile(args), indent=2))
+        return
 
     torch.manual_seed(0)
     genie = Genie(preset(args.preset)).eval()

@@ -5,6 +5,9 @@ statistics ask whether the codes (or the continuous latents before quantisation)
 information in the true actions anyway: mutual information between codes and clustered true
 actions, a linear probe from latents to true actions on held-out data, and code usage (a
 collapsed codebook uses one or two codes, which caps what the codes can say).
+
+The estimators are scikit-learn's; what is ours is the protocol around them: standardised
+features, episode-grouped splits, and R^2 over the action dimensions that vary.
 """
 from __future__ import annotations
 
@@ -12,7 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import normalized_mutual_info_score, r2_score
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+from sklearn.preprocessing import StandardScaler
 
 
 def _numpy(x, dtype=None) -> np.ndarray:
@@ -22,88 +29,35 @@ def _numpy(x, dtype=None) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
-def _standardise(train_NF: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Zero mean, unit variance using the statistics of `train_NF`; constant features stay 0."""
-    mean_F, std_F = train_NF.mean(0), train_NF.std(0)
-    std_F = np.where(std_F > 1e-12, std_F, 1.0)
-    return [(x - mean_F) / std_F for x in (train_NF, *others)]
-
-
-def _squared_distances(points_NF: np.ndarray, centres_KF: np.ndarray) -> np.ndarray:
-    sq_NK = (points_NF**2).sum(1)[:, None] - 2 * points_NF @ centres_KF.T + (centres_KF**2).sum(1)[None]
-    return np.maximum(sq_NK, 0.0)
-
-
-def kmeans(points_NF, k: int, seed: int = 0, iters: int = 50) -> np.ndarray:
-    """Cluster labels [N] (int64) of k-means on standardised features, k-means++ initialised.
+def kmeans(points_NF, k: int, seed: int = 0) -> np.ndarray:
+    """Cluster labels [N] (int64, contiguous 0..K-1) of k-means on standardised features.
 
     Features are standardised first so that dimensions in different units (metres, radians,
     gripper) weigh alike. Deterministic for a given seed. With fewer distinct points than `k`,
-    only that many clusters are made (labels are 0..distinct-1), since k-means++ cannot place
-    a new centre where every point already sits on one.
+    only that many clusters are made: k-means cannot place two centres on one point.
     """
     points_NF = _numpy(points_NF, np.float64)
     if points_NF.ndim == 1:
         points_NF = points_NF[:, None]
-    n = points_NF.shape[0]
-    if n == 0 or k < 1:
-        raise ValueError(f"kmeans needs points and k >= 1, got {n} points, k={k}")
-    (points_NF,) = _standardise(points_NF)
-    rng = np.random.default_rng(seed)
-
-    centres = [points_NF[rng.integers(n)]]
-    # Exact differences here (not the expanded form), so duplicates of a centre are exactly 0.
-    closest_N = ((points_NF - centres[0]) ** 2).sum(1)
-    while len(centres) < k and closest_N.sum() > 0:
-        # k-means++: the next centre is drawn with probability proportional to D(x)^2.
-        centres.append(points_NF[rng.choice(n, p=closest_N / closest_N.sum())])
-        closest_N = np.minimum(closest_N, ((points_NF - centres[-1]) ** 2).sum(1))
-    centres_KF = np.stack(centres)
-
-    labels_N = np.full(n, -1)
-    for _ in range(iters):
-        dist_NK = _squared_distances(points_NF, centres_KF)
-        new_labels_N = dist_NK.argmin(1)
-        if np.array_equal(new_labels_N, labels_N):
-            break
-        labels_N = new_labels_N
-        for j in range(len(centres_KF)):
-            members = labels_N == j
-            if members.any():
-                centres_KF[j] = points_NF[members].mean(0)
-            else:  # empty cluster: restart it on the point worst served by its centre
-                far = dist_NK[np.arange(n), labels_N].argmax()
-                centres_KF[j] = points_NF[far]
-                dist_NK[far] = 0.0
-    return np.unique(labels_N, return_inverse=True)[1].astype(np.int64)  # contiguous 0..K-1
-
-
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
+    if points_NF.shape[0] == 0 or k < 1:
+        raise ValueError(f"kmeans needs points and k >= 1, got {points_NF.shape[0]} points, k={k}")
+    points_NF = StandardScaler().fit_transform(points_NF)
+    k = min(k, len(np.unique(points_NF, axis=0)))
+    labels_N = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(points_NF)
+    return np.unique(labels_N, return_inverse=True)[1].astype(np.int64)
 
 
 def normalized_mutual_information(labels_a_N, labels_b_N) -> float:
     """NMI = 2 I(a; b) / (H(a) + H(b)) (arithmetic-mean normalisation), in [0, 1].
 
-    1 when one labelling is a relabelling of the other, about 0 when they are independent (a
-    small positive bias remains for few samples per cell). Label values are arbitrary. When
-    both labellings are constant (both entropies 0) the partitions are identical, so we return
-    1.0, keeping "identical partitions give 1"; a constant labelling against a varied one gives
-    0 (it says nothing about the other).
+    1 when one labelling is a relabelling of the other (also when both are constant), about 0
+    when they are independent (a small positive bias remains for few samples per cell), 0 for a
+    constant labelling against a varied one. Label values are arbitrary.
     """
     a_N, b_N = _numpy(labels_a_N).ravel(), _numpy(labels_b_N).ravel()
     if a_N.shape != b_N.shape or a_N.size == 0:
         raise ValueError(f"need two equally long, non-empty labellings, got {a_N.shape} and {b_N.shape}")
-    _, a_idx_N = np.unique(a_N, return_inverse=True)
-    _, b_idx_N = np.unique(b_N, return_inverse=True)
-    num_a, num_b = a_idx_N.max() + 1, b_idx_N.max() + 1
-    joint_AB = np.bincount(a_idx_N * num_b + b_idx_N, minlength=num_a * num_b).reshape(num_a, num_b)
-    h_a, h_b = _entropy(joint_AB.sum(1)), _entropy(joint_AB.sum(0))
-    if h_a + h_b == 0:
-        return 1.0
-    mutual_info = h_a + h_b - _entropy(joint_AB.ravel())
-    return float(np.clip(2 * mutual_info / (h_a + h_b), 0.0, 1.0))
+    return float(normalized_mutual_info_score(a_N, b_N, average_method="arithmetic"))
 
 
 def code_usage(codes_N, num_codes: int) -> list[float]:
@@ -129,56 +83,20 @@ class ProbeResult:
 
 
 def _split(n: int, groups_N, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train / test indices from a seeded permutation; whole groups (episodes) stay on one side,
+    """Train / test indices of a seeded shuffle split; whole groups (episodes) stay on one side,
     so that near-identical neighbouring frames cannot leak from train to test."""
-    rng = np.random.default_rng(seed)
     if groups_N is None:
-        order = rng.permutation(n)
         n_train = int(np.clip(round(train_fraction * n), 1, n - 1))
-        return order[:n_train], order[n_train:]
+        return next(ShuffleSplit(1, train_size=n_train, test_size=n - n_train, random_state=seed).split(np.zeros(n)))
     groups_N = _numpy(groups_N).ravel()
     if groups_N.shape[0] != n:
         raise ValueError(f"groups has {groups_N.shape[0]} entries for {n} samples")
-    names = rng.permutation(np.unique(groups_N))
-    if len(names) < 2:
+    num_groups = len(np.unique(groups_N))
+    if num_groups < 2:
         raise ValueError("a grouped split needs at least 2 groups")
-    n_train = int(np.clip(round(train_fraction * len(names)), 1, len(names) - 1))
-    in_train_N = np.isin(groups_N, names[:n_train])
-    return np.flatnonzero(in_train_N), np.flatnonzero(~in_train_N)
-
-
-def _logistic_regression(x_ND: np.ndarray, y_N: np.ndarray, num_classes: int, weight_decay: float) -> tuple:
-    """Multinomial logistic regression by L-BFGS (a convex problem: zero init is deterministic)."""
-    x_ND_t, y_N_t = torch.from_numpy(x_ND), torch.from_numpy(y_N)
-    weight_DC = torch.zeros(x_ND.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
-    bias_C = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([weight_DC, bias_C], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(x_ND_t @ weight_DC + bias_C, y_N_t) + weight_decay * weight_DC.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return weight_DC.detach().numpy(), bias_C.detach().numpy()
-
-
-def _ridge(x_ND: np.ndarray, y_NA: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
-    """Closed-form ridge on centred data, so the intercept is not penalised."""
-    x_mean_D, y_mean_A = x_ND.mean(0), y_NA.mean(0)
-    xc_ND = x_ND - x_mean_D
-    gram_DD = xc_ND.T @ xc_ND + penalty * x_ND.shape[0] * np.eye(x_ND.shape[1])
-    weight_DA = np.linalg.solve(gram_DD, xc_ND.T @ (y_NA - y_mean_A))
-    return weight_DA, y_mean_A - x_mean_D @ weight_DA
-
-
-def _r2(pred_NA: np.ndarray, target_NA: np.ndarray) -> float:
-    """1 - SSE/SST per dimension, averaged over dimensions that vary in the held-out set."""
-    sst_A = ((target_NA - target_NA.mean(0)) ** 2).sum(0)
-    sse_A = ((target_NA - pred_NA) ** 2).sum(0)
-    varies_A = sst_A > 1e-12
-    return float(np.mean(1 - sse_A[varies_A] / sst_A[varies_A])) if varies_A.any() else float("nan")
+    n_train = int(np.clip(round(train_fraction * num_groups), 1, num_groups - 1))
+    splitter = GroupShuffleSplit(1, train_size=n_train, test_size=num_groups - n_train, random_state=seed)
+    return next(splitter.split(np.zeros(n), groups=groups_N))
 
 
 def linear_probe(latents_ND, action_labels_N, actions_NA, groups_N=None, train_fraction: float = 0.7,
@@ -188,8 +106,10 @@ def linear_probe(latents_ND, action_labels_N, actions_NA, groups_N=None, train_f
     Two probes on the same seeded train/test split (by episode when `groups_N` is given):
     multinomial logistic regression to the integer `action_labels_N` (e.g. k-means clusters of
     the true actions) with accuracy against the majority-class rate, and ridge regression to the
-    continuous `actions_NA` with R^2. Latents are standardised with training statistics; both
-    probes are lightly L2-regularised so that they stay stable when latents are collinear.
+    continuous `actions_NA` with R^2 over the action dimensions that vary in the test set (a
+    constant dimension has no variance to explain). Latents are standardised with training
+    statistics; both probes are lightly L2-regularised so that they stay stable when latents
+    are collinear.
     """
     latents_ND = _numpy(latents_ND, np.float64)
     latents_ND = latents_ND.reshape(latents_ND.shape[0], -1)
@@ -200,16 +120,23 @@ def linear_probe(latents_ND, action_labels_N, actions_NA, groups_N=None, train_f
     if n < 2 or labels_N.shape[0] != n or actions_NA.shape[0] != n:
         raise ValueError(f"need >= 2 samples and equal lengths, got {n}, {labels_N.shape[0]}, {actions_NA.shape[0]}")
     train, test = _split(n, groups_N, train_fraction, seed)
-    x_train_ND, x_test_ND = _standardise(latents_ND[train], latents_ND[test])
+    scaler = StandardScaler().fit(latents_ND[train])
+    x_train_ND, x_test_ND = scaler.transform(latents_ND[train]), scaler.transform(latents_ND[test])
 
-    _, classes_N = np.unique(labels_N, return_inverse=True)
-    weight_DC, bias_C = _logistic_regression(x_train_ND, classes_N[train], classes_N.max() + 1, weight_decay=1e-4)
-    accuracy = float(((x_test_ND @ weight_DC + bias_C).argmax(1) == classes_N[test]).mean())
-    majority = np.bincount(classes_N[train]).argmax()
-    chance = float((classes_N[test] == majority).mean())
+    labels_train_N = labels_N[train]
+    if len(np.unique(labels_train_N)) > 1:
+        # C = 1 / (2 * 1e-4 * n): an L2 penalty of 1e-4 * |W|^2 on the mean cross-entropy.
+        classifier = LogisticRegression(C=1 / (2e-4 * len(train)), max_iter=1000).fit(x_train_ND, labels_train_N)
+        predicted_N = classifier.predict(x_test_ND)
+    else:  # one class seen in training: the only possible guess
+        predicted_N = np.full(len(test), labels_train_N[0])
+    accuracy = float((predicted_N == labels_N[test]).mean())
+    values, counts = np.unique(labels_train_N, return_counts=True)
+    chance = float((labels_N[test] == values[counts.argmax()]).mean())
 
-    weight_DA, bias_A = _ridge(x_train_ND, actions_NA[train], penalty=1e-3)
-    r2 = _r2(x_test_ND @ weight_DA + bias_A, actions_NA[test])
+    pred_NA = Ridge(alpha=1e-3 * len(train)).fit(x_train_ND, actions_NA[train]).predict(x_test_ND)
+    varies_A = actions_NA[test].var(0) > 1e-12
+    r2 = float(r2_score(actions_NA[test][:, varies_A], pred_NA[:, varies_A])) if varies_A.any() else float("nan")
     return ProbeResult(accuracy=accuracy, chance=chance, r2=r2)
 
 

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import logging
 import sys
 from pathlib import Path
 
 from genie_robotics.arguments import (
     OneLineParser,
-    maskgit_steps,
+    add_options,
+    add_verbosity,
+    configure_logging,
     nonnegative_int,
-    positive_float,
+    options_from,
     positive_int,
-    probability,
-    temperature,
+    verbosity,
 )
 from genie_robotics.errors import GenieError
 
@@ -39,11 +40,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from genie_robotics.demo import DemoOptions, run_demo
 
-    run_demo(DemoOptions(
-        checkpoint=Path(args.checkpoint), out=Path(args.out), data_root=Path(args.data_root),
-        rollout_steps=args.rollout_steps, maskgit_steps=args.maskgit_steps, temperature=args.temperature,
-        seed=args.seed, progress=not args.no_progress, in_process=args.in_process, timeout=args.timeout,
-    ))
+    run_demo(options_from(DemoOptions, args))
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -54,14 +51,9 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 
 def _cmd_play(args: argparse.Namespace) -> None:
-    from genie_robotics.play import PlayOptions, parse_script, play
+    from genie_robotics.play import PlayOptions, play
 
-    summary = play(PlayOptions(
-        model=Path(args.model), prompt=Path(args.prompt) if args.prompt else None,
-        actions=parse_script(args.actions) if args.actions is not None else None,
-        record=Path(args.record) if args.record else None, backend=args.backend, maskgit_steps=args.maskgit_steps,
-        temperature=args.temperature, seed=args.seed, scale=args.scale,
-    ))
+    summary = play(options_from(PlayOptions, args))
     print(f"played {summary['steps']} steps on {summary['backend']} at {summary['frames_per_s']} frames/s"
           + (f"; recorded {summary['recorded_frames']} frames to {summary['record']}" if summary["record"] else ""))
 
@@ -69,11 +61,7 @@ def _cmd_play(args: argparse.Namespace) -> None:
 def _cmd_eval(args: argparse.Namespace) -> None:
     from genie_robotics.evaluation import EvalOptions, evaluate, format_table, write_json
 
-    result = evaluate(EvalOptions(
-        model=Path(args.model), data=args.data, episodes=args.episodes, horizon=args.horizon, part=args.part,
-        maskgit_steps=args.maskgit_steps, temperature=args.temperature, seed=args.seed, batch=args.batch,
-        i3d=Path(args.i3d) if args.i3d else None, device=args.device, progress=not args.no_progress,
-    ))
+    result = evaluate(options_from(EvalOptions, args))
     print(format_table(result))
     if args.json:
         print(f"wrote {write_json(result, args.json)}")
@@ -81,20 +69,8 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     from genie_robotics.generate import GenerateOptions, generate
-    from genie_robotics.play import parse_script
 
-    script = None
-    if args.script is not None:
-        script = parse_script(args.script)
-        if "r" in script:
-            raise GenieError("--script takes latent actions 0-7 only (no r)")
-    summary = generate(GenerateOptions(
-        model=args.model, prompts=args.prompts, out=args.out, episodes=args.episodes, steps=args.steps,
-        policy=args.policy, script=script, stick_probability=args.stick_probability, overwrite=args.overwrite,
-        action_map=args.action_map, action_map_episodes=args.action_map_episodes, batch=args.batch,
-        maskgit_steps=args.maskgit_steps, temperature=args.temperature, seed=args.seed, device=args.device,
-        progress=not args.no_progress,
-    ))
+    summary = generate(options_from(GenerateOptions, args))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -106,12 +82,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 def _cmd_probe(args: argparse.Namespace) -> None:
     from genie_robotics.probe import ProbeOptions, probe
 
-    report = probe(ProbeOptions(
-        model=args.model, data=args.data, out=args.out, episodes=args.episodes, start_frames=args.start_frames,
-        rollout_steps=args.rollout_steps, maskgit_steps=args.maskgit_steps, temperature=args.temperature,
-        clusters=args.clusters, seed=args.seed, device=args.device, overwrite=args.overwrite,
-        progress=not args.no_progress,
-    ))
+    report = probe(options_from(ProbeOptions, args))
 
     def fmt(values):
         return " ".join(f"{v:.2f}" if v is not None else "-" for v in values)
@@ -134,11 +105,10 @@ def _cmd_train(rest: list[str]) -> int:
     import subprocess
 
     from training.run_dir import acquire_lock
-    from training.train import build_parser as train_parser
-    from training.train import free_port, validate
+    from training.train import free_port, parse_options, validate
     from training.train import main as train_main
 
-    targs = train_parser().parse_args(rest)
+    targs, _ = parse_options(rest)
     validate(targs)
     lock = acquire_lock(Path(targs.out))  # held until training ends, by this process
     try:
@@ -188,10 +158,6 @@ def _cmd_data_inspect(args: argparse.Namespace) -> None:
     print(json.dumps(info, indent=2) if args.json else format_summary(info) + (f"\n  contact sheet: {args.sheet}" if args.sheet else ""))
 
 
-# Sampling settings live in the checkpoint's config (the values measured best); flags override.
-CHECKPOINTS = "(default: the checkpoint's value)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     from genie_robotics.config import PRESETS
 
@@ -199,9 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="genie-robotics",
         description="Genie world model for robot video: train, inspect and roll out a learned simulator.",
     )
-    noise = parser.add_mutually_exclusive_group()
-    noise.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    noise.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
+    add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="parameter counts of a preset (built on the meta device, nothing allocated)")
@@ -210,111 +174,39 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object: tokenizer, lam, dynamics, total")
     info.set_defaults(func=_cmd_info)
 
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
-
-    demo = sub.add_parser("demo", help="the shipped tiny checkpoint as a simulator in ROS 2: export to ONNX, start the "
-                                       "genie_sim node, drive it through all 8 latent actions from a rendered MuJoCo frame")
-    demo.add_argument("--checkpoint", default=str(SHIPPED_CHECKPOINT), help="checkpoint directory (default: the shipped tiny one)")
-    demo.add_argument("--out", default="outputs/demo", help="output directory (default outputs/demo)")
-    demo.add_argument("--data-root", default="outputs/data", help="where rendered prompt episodes are cached (default outputs/data)")
-    demo.add_argument("--rollout-steps", type=positive_int, default=8, help="frames generated per action (default 8)")
-    demo.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
-    demo.add_argument("--temperature", type=temperature, help=f"MaskGIT sampling temperature {CHECKPOINTS}")
-    demo.add_argument("--seed", type=nonnegative_int, default=0)
-    demo.add_argument("--in-process", action="store_true",
-                      help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
-    demo.add_argument("--timeout", type=positive_float, default=180.0,
-                      help="seconds to wait for the node to come up and for any one frame (default 180)")
-    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    demo.set_defaults(func=_cmd_demo)
-
-    train = sub.add_parser("train", add_help=False, help="train one phase (tokenizer, then dynamics) with DeepSpeed; "
-                                                         "see `genie-robotics train --help`")
-    train.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by training/train.py (see main)
-
+    from genie_robotics.demo import DemoOptions
+    from genie_robotics.evaluation import EvalOptions
+    from genie_robotics.generate import GenerateOptions
     from genie_robotics.play import PlayOptions
-
-    play = sub.add_parser("play", help="play the simulator: an OpenCV window (keys 1-8 act, r reset, q quit), or "
-                                       "headless with an action script, recording a GIF/MP4")
-    play.add_argument("model", help="checkpoint directory or ONNX export directory")
-    play.add_argument("--prompt", help="prompt image file (default: a held-out rendered MuJoCo frame)")
-    play.add_argument("--actions", help="headless: comma-separated latent actions 0-7, r = reset (e.g. 0,0,3,3,r,5)")
-    play.add_argument("--record", help="write what is shown to out.gif, out.mp4 or out.avi")
-    play.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
-                      help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint")
-    play.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
-    play.add_argument("--temperature", type=temperature, help=f"MaskGIT sampling temperature {CHECKPOINTS}")
-    play.add_argument("--seed", type=nonnegative_int, default=0)
-    play.add_argument("--scale", type=positive_int, default=PlayOptions.scale, help="upscale factor of the shown frames")
-    play.set_defaults(func=_cmd_play)
-
-    ev = sub.add_parser("eval", help="held-out metrics: tokenizer PSNR/SSIM, ΔtPSNR at t=4, rollout PSNR over t "
-                                     "beside the still-frame baseline, on whole frames and the moving region, "
-                                     "FVD with a user-supplied TorchScript I3D")
-    ev.add_argument("model", help="checkpoint directory")
-    ev.add_argument("--data", required=True, action="append", help="held-out RLDS dataset directory (repeatable)")
-    ev.add_argument("--episodes", type=positive_int, default=32, help="episodes to evaluate, one clip each (default 32)")
-    ev.add_argument("--horizon", type=positive_int, default=8, help="generated frames per rollout, >= 4 (default 8)")
-    ev.add_argument("--part", default="all", choices=["all", "validation", "train"],
-                    help="episodes to use: all (a held-out dataset, default) or the validation part training held out")
-    ev.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
-    ev.add_argument("--temperature", type=temperature,
-                    help=f"MaskGIT temperature {CHECKPOINTS}; ΔtPSNR is also reported at the paper's 2")
-    ev.add_argument("--seed", type=nonnegative_int, default=0)
-    ev.add_argument("--batch", type=positive_int, default=8, help="rollouts generated together")
-    ev.add_argument("--i3d", help="TorchScript I3D file (features [B, F] from videos [B, 3, T, 224, 224] in [-1, 1]) for FVD")
-    ev.add_argument("--device", default="cpu")
-    ev.add_argument("--json", help="also write the result as JSON to this file")
-    ev.add_argument("--no-progress", action="store_true")
-    ev.set_defaults(func=_cmd_eval)
-
     from genie_robotics.probe import ProbeOptions
 
-    pr = sub.add_parser("probe", help="report on the latent action space: code usage, per-action motion consistency "
-                                      "(optical flow), NMI and a linear probe against true actions; JSON, plots, Markdown")
-    pr.add_argument("model", help="checkpoint directory")
-    pr.add_argument("--data", required=True, help="RLDS dataset directory (true actions, if it has them, are compared)")
-    pr.add_argument("--out", required=True, help="report directory (probe.json, README.md, PNG plots, GIF grid)")
-    pr.add_argument("--episodes", type=positive_int, default=ProbeOptions.episodes, help="episodes read for usage / true actions")
-    pr.add_argument("--start-frames", type=positive_int, default=ProbeOptions.start_frames,
-                    help="start frames of the consistency rollouts (rows of the grid)")
-    pr.add_argument("--rollout-steps", type=positive_int, default=ProbeOptions.rollout_steps)
-    pr.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
-    pr.add_argument("--temperature", type=temperature, help=f"MaskGIT sampling temperature {CHECKPOINTS}")
-    pr.add_argument("--clusters", type=positive_int, default=ProbeOptions.clusters, help="k-means clusters of true actions")
-    pr.add_argument("--seed", type=nonnegative_int, default=0)
-    pr.add_argument("--device", default="cpu")
-    pr.add_argument("--overwrite", action="store_true", help="replace an existing report at --out")
-    pr.add_argument("--no-progress", action="store_true")
-    pr.set_defaults(func=_cmd_probe)
+    commands = (
+        ("demo", DemoOptions, _cmd_demo,
+         "the shipped tiny checkpoint as a simulator in ROS 2: export to ONNX, start the genie_sim node, drive it "
+         "through all 8 latent actions from a rendered MuJoCo frame"),
+        ("play", PlayOptions, _cmd_play,
+         "play the simulator: an OpenCV window (keys 1-8 act, r reset, q quit), or headless with an action script, "
+         "recording a GIF/MP4"),
+        ("eval", EvalOptions, _cmd_eval,
+         "held-out metrics: tokenizer PSNR/SSIM, ΔtPSNR at t=4, rollout PSNR over t beside the still-frame baseline, "
+         "on whole frames and the moving region, FVD with a user-supplied TorchScript I3D"),
+        ("probe", ProbeOptions, _cmd_probe,
+         "report on the latent action space: code usage, per-action motion consistency (optical flow), NMI and a "
+         "linear probe against true actions; JSON, plots, Markdown"),
+        ("generate", GenerateOptions, _cmd_generate,
+         "synthetic trajectories from the simulator under a latent-action policy, written as an RLDS dataset "
+         "(for policy pre-training)"),
+    )
+    for name, options_cls, func, help_text in commands:
+        command = sub.add_parser(name, help=help_text)
+        add_options(command, options_cls)
+        command.set_defaults(func=func)
+    sub.choices["eval"].add_argument("--json", help="also write the result as JSON to this file")
+    sub.choices["generate"].add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    from genie_robotics.generate import POLICIES, GenerateOptions
-
-    gen = sub.add_parser("generate", help="synthetic trajectories from the simulator under a latent-action policy, "
-                                          "written as an RLDS dataset (for policy pre-training)")
-    gen.add_argument("model", help="checkpoint directory")
-    gen.add_argument("--prompts", required=True, help="prompt frames: a folder of PNG/JPEG files, one image, or an RLDS "
-                                                      "dataset (first frame of each episode)")
-    gen.add_argument("--out", required=True, help="RLDS dataset directory to write")
-    gen.add_argument("--episodes", type=positive_int, default=GenerateOptions.episodes)
-    gen.add_argument("--steps", type=positive_int, default=GenerateOptions.steps, help="frames per episode, prompt included")
-    gen.add_argument("--policy", default="uniform", choices=POLICIES)
-    gen.add_argument("--script", help="actions of the script policy, cycled (e.g. 0,0,3,3,5)")
-    gen.add_argument("--stick-probability", type=probability, default=GenerateOptions.stick_probability,
-                     help="sticky policy: probability of repeating the previous action")
-    gen.add_argument("--action-map", help="labelled RLDS dataset with true actions: fit latent -> real action and write "
-                                          "the mapped real action into every step")
-    gen.add_argument("--action-map-episodes", type=positive_int, default=GenerateOptions.action_map_episodes,
-                     help="episodes of the labelled dataset used to fit the map")
-    gen.add_argument("--batch", type=positive_int, default=GenerateOptions.batch, help="episodes generated together")
-    gen.add_argument("--maskgit-steps", type=maskgit_steps, help=f"MaskGIT steps per frame {CHECKPOINTS}")
-    gen.add_argument("--temperature", type=temperature, help=f"MaskGIT sampling temperature {CHECKPOINTS}")
-    gen.add_argument("--seed", type=nonnegative_int, default=0)
-    gen.add_argument("--device", default="cpu", help="cpu or cuda")
-    gen.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
-    gen.add_argument("--json", action="store_true", help="print the summary as JSON")
-    gen.add_argument("--no-progress", action="store_true")
-    gen.set_defaults(func=_cmd_generate)
+    train = sub.add_parser("train", add_help=False, help="train one phase (tokenizer, then lam, then dynamics) with "
+                                                         "DeepSpeed; see `genie-robotics train --help`")
+    train.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by training/train.py (see main)
 
     export = sub.add_parser("export", help="export a checkpoint as ONNX graphs (encoder, dynamics step with KV cache, decoder step)")
     export.add_argument("checkpoint", help="checkpoint directory (config.yaml + model.safetensors)")
@@ -354,26 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(level: int) -> None:
-    """The package's progress messages on stdout as `[module] message`; libraries log, the CLI shows."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("[%(module)s] %(message)s"))
-    package = logging.getLogger("genie_robotics")
-    package.handlers[:] = [handler]
-    package.setLevel(level)
-    package.propagate = False
+VERBOSITY_FLAGS = ("-q", "--quiet", "-v", "--verbose")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv[:1] == ["train"]:  # its options belong to training/train.py's parser
-            return _cmd_train(argv[1:])
+        flags = list(itertools.takewhile(lambda a: a in VERBOSITY_FLAGS, argv))
+        if argv[len(flags):len(flags) + 1] == ["train"]:  # its options belong to training/train.py's parser
+            return _cmd_train([*argv[len(flags) + 1:], *flags])
         from genie_robotics.allocator import keep_freed_memory
 
         keep_freed_memory()  # rollouts: up to 1.6x faster on CPU (bench/allocator.py)
         args = build_parser().parse_args(argv)
-        configure_logging(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
+        configure_logging(verbosity(args))
         return args.func(args) or 0
     except GenieError as exc:
         print(f"genie-robotics: error: {exc}", file=sys.stderr)

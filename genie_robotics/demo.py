@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genie_robotics import arguments as flags
 from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.errors import GenieError
 from genie_robotics.metrics import pairwise_psnr
@@ -37,16 +38,18 @@ log = logging.getLogger(__name__)  # the CLI shows INFO on stdout as "[demo] ...
 
 @dataclass
 class DemoOptions:
-    checkpoint: Path = SHIPPED_CHECKPOINT
-    out: Path = Path("outputs/demo")
-    data_root: Path = Path("outputs/data")  # rendered prompt episodes are cached here
-    rollout_steps: int = 8
-    maskgit_steps: int | None = None  # None: the checkpoint's (its dynamics config)
-    temperature: float | None = None  # None: the checkpoint's (measured best on held-out episodes)
-    seed: int = 0
-    progress: bool = True
-    in_process: bool = False  # batched PyTorch rollout instead of the ROS node
-    timeout: float = 180.0  # seconds to wait for the node to come up / for any one frame
+    """`genie-robotics demo`'s options (each field is its flag; see arguments.option)."""
+
+    checkpoint: Path = flags.path_option(SHIPPED_CHECKPOINT, help="checkpoint directory (default: the shipped tiny one)")
+    out: Path = flags.path_option(Path("outputs/demo"), help="output directory")
+    data_root: Path = flags.path_option(Path("outputs/data"), help="where rendered prompt episodes are cached")
+    rollout_steps: int = flags.option(8, parse=flags.positive_int, help="frames generated per action")
+    maskgit_steps: int | None = flags.maskgit_steps_option()
+    temperature: float | None = flags.temperature_option()
+    seed: int = flags.seed_option()
+    progress: bool = flags.progress_option()
+    in_process: bool = flags.option(False, help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
+    timeout: float = flags.option(180.0, parse=flags.positive_float, help="seconds to wait for the node to come up and for any one frame")
 
 
 def write_rollouts(frames_ATHWC: np.ndarray, out: Path, fps: int) -> tuple[Path, Path]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genie_robotics import arguments as flags
 from genie_robotics.errors import GenieError
 from genie_robotics.metrics import masked_psnr, psnr, ssim
 from genie_robotics.models.genie import Genie
@@ -124,18 +125,22 @@ def rollout_vs_still_frame(clips_BTHWC: torch.Tensor, frames_BTHWC: torch.Tensor
 
 @dataclass
 class EvalOptions:
-    model: Path
-    data: list[str]
-    episodes: int = 32  # clips, one per held-out episode
-    horizon: int = 8  # generated frames per rollout (ΔtPSNR needs >= 4)
-    part: str = "all"  # "validation" = the episodes training held out of the same dataset
-    maskgit_steps: int | None = None  # None: the checkpoint's dynamics.maskgit_steps
-    temperature: float | None = None  # None: the checkpoint's dynamics.temperature
-    seed: int = 0
-    batch: int = 8
-    i3d: Path | None = None
-    device: str = "cpu"
-    progress: bool = True
+    """`genie-robotics eval`'s options (each field is its flag; see arguments.option)."""
+
+    model: Path = flags.path_option(help="checkpoint directory", positional=True)
+    data: list[str] = flags.option(help="held-out RLDS dataset directory (repeatable)", repeat=True)
+    episodes: int = flags.option(32, parse=flags.positive_int, help="episodes to evaluate, one clip each")
+    horizon: int = flags.option(8, parse=flags.positive_int, help="generated frames per rollout, >= 4 (ΔtPSNR is at t = 4)")
+    part: str = flags.option("all", choices=["all", "validation", "train"],
+                             help="episodes to use: all (a held-out dataset) or the validation part training held out")
+    maskgit_steps: int | None = flags.maskgit_steps_option()
+    temperature: float | None = flags.temperature_option("; ΔtPSNR is also reported at the paper's 2")
+    seed: int = flags.seed_option()
+    batch: int = flags.option(8, parse=flags.positive_int, help="rollouts generated together")
+    i3d: Path | None = flags.path_option(None, help="TorchScript I3D file (features [B, F] from videos "
+                                                    "[B, 3, T, 224, 224] in [-1, 1]) for FVD")
+    device: str = flags.device_option()
+    progress: bool = flags.progress_option()
 
 
 def held_out_clips(cfg, opts: EvalOptions) -> torch.Tensor:

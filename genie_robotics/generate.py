@@ -32,31 +32,49 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from genie_robotics import arguments as flags
 from genie_robotics.errors import GenieError
 from genie_robotics.prompts import Prompt, load_prompts
 
 POLICIES = ("uniform", "sticky", "script")
 
 
+def latent_script(text: str) -> list[int]:
+    """'0,0,3,5' -> [0, 0, 3, 5]: the script policy's actions (no resets inside an episode)."""
+    from genie_robotics.play import parse_script
+
+    script = parse_script(text)
+    if "r" in script:
+        raise GenieError("--script takes latent actions 0-7 only (no r)")
+    return script
+
+
 @dataclass
 class GenerateOptions:
-    model: str | Path  # checkpoint directory
-    prompts: str | Path  # a directory of image files (png/jpg), one image file, or an RLDS dataset directory
-    out: str | Path  # RLDS dataset directory to write
-    episodes: int = 16
-    steps: int = 16  # frames per episode, the prompt included
-    policy: str = "uniform"
-    script: list[int] | None = None  # the "script" policy's actions, cycled
-    stick_probability: float = 0.8  # "sticky": probability of keeping the previous action
-    overwrite: bool = False
-    action_map: str | Path | None = None  # labelled RLDS dataset: adds a mapped real `action` per step
-    action_map_episodes: int | None = 100  # episodes of it read to fit the map (None: all)
-    batch: int = 8  # rollouts generated together
-    maskgit_steps: int | None = None  # None: the checkpoint's config
-    temperature: float | None = None  # None: the checkpoint's config
-    seed: int = 0
-    device: str = "cpu"
-    progress: bool = True
+    """`genie-robotics generate`'s options (each field is its flag; see arguments.option)."""
+
+    model: str | Path = flags.path_option(help="checkpoint directory", positional=True)
+    prompts: str | Path = flags.path_option(help="prompt frames: a folder of PNG/JPEG files, one image, or an RLDS dataset "
+                                            "(first frame of each episode)")
+    out: str | Path = flags.path_option(help="RLDS dataset directory to write")
+    episodes: int = flags.option(16, parse=flags.positive_int, help="episodes to generate")
+    steps: int = flags.option(16, parse=flags.positive_int, help="frames per episode, prompt included")
+    policy: str = flags.option("uniform", choices=POLICIES, help="latent-action policy")
+    script: list[int] | None = flags.option(None, parse=flags.as_argument_type(latent_script),
+                                            help="actions of the script policy, cycled (e.g. 0,0,3,3,5)")
+    stick_probability: float = flags.option(0.8, parse=flags.probability,
+                                            help="sticky policy: probability of repeating the previous action")
+    overwrite: bool = flags.option(False, help="replace an existing dataset at --out")
+    action_map: str | Path | None = flags.path_option(None, help="labelled RLDS dataset with true actions: fit latent -> "
+                                                      "real action and write the mapped real action into every step")
+    action_map_episodes: int | None = flags.option(100, parse=flags.positive_int,
+                                                   help="episodes of the labelled dataset used to fit the map")
+    batch: int = flags.option(8, parse=flags.positive_int, help="episodes generated together")
+    maskgit_steps: int | None = flags.maskgit_steps_option()
+    temperature: float | None = flags.temperature_option()
+    seed: int = flags.seed_option()
+    device: str = flags.device_option()
+    progress: bool = flags.progress_option()
 
 
 # --- latent-action policies ------------------------------------------------------------------

@@ -13,24 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from genie_robotics import arguments as flags
 from genie_robotics.errors import GenieError
 from genie_robotics.prompts import load_prompt
 
 RECORD_SUFFIXES = (".gif", ".mp4", ".avi")
-
-
-@dataclass
-class PlayOptions:
-    model: Path
-    prompt: Path | None = None  # an image file, folder or RLDS dataset; default: a held-out rendered MuJoCo frame
-    actions: list[int | str] | None = None  # headless script: 0-7 or "r"; None = interactive window
-    record: Path | None = None
-    backend: str = "auto"
-    maskgit_steps: int | None = None  # None: the checkpoint's
-    temperature: float | None = None  # None: the checkpoint's
-    seed: int = 0
-    scale: int = 6  # window/recording upscale of the model's frames
-    data_root: Path = Path("outputs/data")
 
 
 def parse_script(text: str) -> list[int | str]:
@@ -46,6 +33,26 @@ def parse_script(text: str) -> list[int | str]:
     if not script:
         raise GenieError("the action script is empty")
     return script
+
+
+@dataclass
+class PlayOptions:
+    """`genie-robotics play`'s options (each field is its flag; see arguments.option)."""
+
+    model: Path = flags.path_option(help="checkpoint directory or ONNX export directory", positional=True)
+    prompt: Path | None = flags.path_option(None, help="prompt image file, folder or RLDS dataset (default: a "
+                                                       "held-out rendered MuJoCo frame)")
+    actions: list[int | str] | None = flags.option(
+        None, parse=flags.as_argument_type(parse_script),
+        help="headless: comma-separated latent actions 0-7, r = reset (e.g. 0,0,3,3,r,5); without it an OpenCV window opens")
+    record: Path | None = flags.path_option(None, help="write what is shown to out.gif, out.mp4 or out.avi")
+    backend: str = flags.option("auto", choices=["auto", "torch", "onnx"],
+                                help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint")
+    maskgit_steps: int | None = flags.maskgit_steps_option()
+    temperature: float | None = flags.temperature_option()
+    seed: int = flags.seed_option()
+    scale: int = flags.option(6, parse=flags.positive_int, help="upscale factor of the shown frames")
+    data_root: Path = flags.path_option(Path("outputs/data"), help="where the default prompt's rendered episodes are cached")
 
 
 def check_script(script: list[int | str], num_actions: int) -> None:
@@ -114,7 +121,7 @@ def _window_available() -> None:
 
 
 def play(opts: PlayOptions) -> dict:
-    from genie_robotics.export.onnx_world_model import load_world_model
+    from genie_robotics.models.world_model import load_world_model
 
     if opts.actions is None:
         _window_available()
@@ -169,7 +176,7 @@ def play(opts: PlayOptions) -> dict:
         cv2.destroyAllWindows()
     saved = recorder.save()
     summary = {
-        "model": str(opts.model), "backend": getattr(world, "provider", "torch"), "steps": len(step_times),
+        "model": str(opts.model), "backend": getattr(world.backend, "provider", "torch"), "steps": len(step_times),
         "frames_per_s": round(len(step_times) / sum(step_times), 2) if step_times else None,
         "recorded_frames": len(recorder.frames), "record": str(saved) if saved else None,
     }

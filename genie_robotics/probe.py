@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genie_robotics import arguments as flags
 from genie_robotics.errors import GenieError
 from genie_robotics.latent_labels import Transitions, label_dataset
 
@@ -71,19 +72,21 @@ FILES = {
 
 @dataclass
 class ProbeOptions:
-    model: str | Path  # checkpoint directory
-    data: str | Path  # RLDS dataset directory
-    out: str | Path  # report directory
-    episodes: int = 32  # at most this many episodes are read
-    start_frames: int = 8  # prompt frames (rows of the consistency grid)
-    rollout_steps: int = 4  # generated frames per rollout
-    maskgit_steps: int | None = None  # None: the checkpoint's
-    temperature: float | None = None  # None: the checkpoint's
-    clusters: int = 8  # k-means clusters of the true actions
-    seed: int = 0
-    device: str = "cpu"
-    overwrite: bool = False
-    progress: bool = True
+    """`genie-robotics probe`'s options (each field is its flag; see arguments.option)."""
+
+    model: str | Path = flags.path_option(help="checkpoint directory", positional=True)
+    data: str | Path = flags.path_option(help="RLDS dataset directory (true actions, if it has them, are compared)")
+    out: str | Path = flags.path_option(help="report directory (probe.json, README.md, PNG plots, GIF grid)")
+    episodes: int = flags.option(32, parse=flags.positive_int, help="episodes read (at most) for code usage and true actions")
+    start_frames: int = flags.option(8, parse=flags.positive_int, help="start frames of the consistency rollouts (rows of the grid)")
+    rollout_steps: int = flags.option(4, parse=flags.positive_int, help="generated frames per consistency rollout")
+    maskgit_steps: int | None = flags.maskgit_steps_option()
+    temperature: float | None = flags.temperature_option()
+    clusters: int = flags.option(8, parse=flags.positive_int, help="k-means clusters of the true actions")
+    seed: int = flags.seed_option()
+    device: str = flags.device_option()
+    overwrite: bool = flags.option(False, help="replace an existing report at --out")
+    progress: bool = flags.progress_option()
 
 
 # --- motion of generated frames ----------------------------------------------------------------

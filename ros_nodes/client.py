@@ -12,6 +12,7 @@ import time
 class GenieSimClient:
     def __init__(self, name: str = "genie_sim_client", namespace: str = "") -> None:
         import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.node import Node
         from rclpy.qos import QoSProfile
         from sensor_msgs.msg import CameraInfo, Image
@@ -25,9 +26,11 @@ class GenieSimClient:
         self.images: list = []
         self.infos: list = []
         self.step_times: list[float] = []
+        self.diagnostics: list = []  # DiagnosticStatus of every node on /diagnostics, oldest first
         self.node.create_subscription(Image, "camera/image", self.images.append, 10)
         self.node.create_subscription(CameraInfo, "camera/camera_info", self.infos.append, 10)
         self.node.create_subscription(Float32, "genie_sim/step_time", lambda m: self.step_times.append(m.data), 10)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.extend(m.status), 10)
         self.action_pub = self.node.create_publisher(UInt8, "action", 10)
         self.prompt_pub = self.node.create_publisher(Image, "prompt", 5)
         # Replies to a burst of resets arrive together: a default-depth (10) reply queue would drop some.

@@ -2,14 +2,17 @@
 
 Imported by `genie_sim_node.main` only after it has blocked the stop signals (this module
 imports rclpy, NumPy and the runtimes, which start threads). See genie_sim_node.py for the
-topics; ros_nodes/parameters.py for the parameters; README "QoS" for what is dropped under load.
+topics; ros_nodes/parameters.py for the parameters; ros_nodes/diagnostics.py for the `/diagnostics`
+status; README "QoS" for what is dropped under load.
 """
 from __future__ import annotations
 
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -19,10 +22,11 @@ from std_srvs.srv import Trigger
 
 from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.errors import GenieError
-from genie_robotics.export.onnx_world_model import load_world_model
+from genie_robotics.models.world_model import load_world_model
 from genie_robotics.prompts import load_prompts
 from genie_robotics.viz import resize
 from ros_nodes.camera import camera_info, trained_camera_fovy_deg
+from ros_nodes.diagnostics import REPORT_PERIOD_S, STEP_WINDOW, RecentGrowth, rate_window_s, world_model_status
 from ros_nodes.images import image_to_rgb, rgb_to_image
 from ros_nodes.parameters import PARAMETERS, Parameter, sampling_override, sampling_overrides
 
@@ -62,7 +66,10 @@ class GenieSimNode(Node):
         self.image_pub = self.create_publisher(Image, "camera/image", qos)
         self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", qos)
         self.step_time_pub = self.create_publisher(Float32, "~/step_time", 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # absolute, as in ROS
         self.failures: dict[str, int] = {}  # callback name -> inputs it refused or failed on
+        self.frames_published = 0
+        self.step_times_s: deque[float] = deque(maxlen=STEP_WINDOW)  # seconds per generated frame, newest last
         self.create_subscription(UInt8, "action", self._guarded("action", self._on_action), ACTION_QUEUE_DEPTH)
         self.create_subscription(Image, "prompt", self._guarded("prompt", self._on_prompt), 5)
         self.create_service(Trigger, "reset", self._on_reset, qos_profile=QoSProfile(depth=RESET_QUEUE_DEPTH))
@@ -74,34 +81,62 @@ class GenieSimNode(Node):
         self.at_prompt = False  # the world sits at the configured prompt, nothing generated since
         self._restart(self.prompt)
         self.at_prompt = True
-        self.timer = None
+        self.timer, self.target_fps = None, None
         if self.mode == "timer":
             self._start_timer(float(p["fps"]))
+        self._restart_statistics()
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        provider = getattr(self.world, "provider", "torch")
+        self.backend_name = self.world.backend.name  # "torch" or "onnx (<the provider it really runs on>)"
+        self.hardware_id = f"{cfg.name} on {self.world.device}"
+        self.create_timer(REPORT_PERIOD_S, self._guarded("diagnostics", self._publish_diagnostics))
         self.get_logger().info(f"genie_sim ready: {cfg.name} {self.width}x{self.height}, {self.world.num_actions} "
-                               f"actions, backend {p['backend']} ({provider}), mode {self.mode}, "
+                               f"actions, backend {self.backend_name}, mode {self.mode}, "
                                f"{self.world.maskgit_steps} MaskGIT steps, temperature {self.world.temperature:g}")
 
     # --- parameters changed at run time -----------------------------------------------
     def _on_set_parameters(self, params) -> SetParametersResult:
         """maskgit_steps, temperature and fps apply from the next frame (ranges are checked by
-        their descriptors before this runs; read-only parameters never reach it)."""
-        dc = self.world.cfg.dynamics
+        their descriptors before this runs; read-only parameters never reach it); the diagnostics
+        measure afresh from then on rather than average across the change."""
         for param in params:
-            if param.name in ("maskgit_steps", "temperature"):
-                value = sampling_override(param.name, param.value)
-                setattr(self.world, param.name, value if value is not None else getattr(dc, param.name))
+            if param.name in ("maskgit_steps", "temperature"):  # None: back to the checkpoint's value
+                setattr(self.world, param.name, sampling_override(param.name, param.value))
             elif param.name == "fps" and self.mode == "timer":
                 self._start_timer(float(param.value))
         self.get_logger().info(f"sampling now {self.world.maskgit_steps} MaskGIT steps, temperature "
                                f"{self.world.temperature:g}")
+        self._restart_statistics()
         return SetParametersResult(successful=True)
 
     def _start_timer(self, fps: float) -> None:
         if self.timer is not None:
             self.destroy_timer(self.timer)
         self.timer = self.create_timer(1.0 / fps, self._guarded("timer", lambda: self._step(self.held_action)))
+        self.target_fps = fps
+
+    # --- diagnostics (ros_nodes/diagnostics.py) -------------------------------------------
+    def _totals(self) -> tuple[int, int]:
+        return self.frames_published, sum(self.failures.values())
+
+    def _restart_statistics(self) -> None:
+        self.step_times_s.clear()
+        self.recent = RecentGrowth(rate_window_s(self.target_fps), time.monotonic(), self._totals())
+
+    def _publish_diagnostics(self) -> None:
+        """One status a second (REPORT_PERIOD_S): counters and a mean of at most STEP_WINDOW numbers, no model work."""
+        totals = self._totals()
+        covered_s, (frames, failures) = self.recent.update(time.monotonic(), totals)
+        values = {"maskgit_steps": self.world.maskgit_steps, "temperature": f"{self.world.temperature:g}",
+                  "backend": self.backend_name, "mode": self.mode, "frames_published": totals[0], "failures": totals[1]}
+        if self.target_fps is not None:
+            values["fps_target"] = f"{self.target_fps:g}"
+        status = world_model_status(
+            f"{self.get_name()}: world model", self.hardware_id, values, step_times_s=self.step_times_s,
+            frames_per_s=frames / covered_s if covered_s > 0 else 0.0, recent_failures=failures,
+            window_s=self.recent.window_s, min_fps=self.target_fps if covered_s >= self.recent.window_s else None)
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(msg)
 
     # --- callbacks ------------------------------------------------------------------------
     def _guarded(self, name: str, callback):
@@ -160,7 +195,8 @@ class GenieSimNode(Node):
         start = time.perf_counter()
         self.at_prompt = False
         frame = self.world.step(action)
-        self.step_time_pub.publish(Float32(data=float(time.perf_counter() - start)))
+        self.step_times_s.append(time.perf_counter() - start)
+        self.step_time_pub.publish(Float32(data=self.step_times_s[-1]))
         self._publish(frame)
 
     def _publish(self, frame_HWC: np.ndarray) -> None:
@@ -168,3 +204,4 @@ class GenieSimNode(Node):
         info = camera_info(img.header, self.height, self.width, self.fovy_deg)
         self.image_pub.publish(img)
         self.info_pub.publish(info)
+        self.frames_published += 1

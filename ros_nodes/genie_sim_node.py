@@ -5,7 +5,9 @@ Publishes the world model's predicted camera frame (`camera/image`, rgb8, with a
 in `timer` mode, at `fps` holding the last action. `prompt` (sensor_msgs/Image: rgb8, bgr8 or
 mono8, any size) restarts the world from that frame; the `reset` service (std_srvs/Trigger)
 restarts it from the configured prompt. `~/step_time` (std_msgs/Float32) is the measured
-seconds per generated frame.
+seconds per generated frame; `/diagnostics` (diagnostic_msgs/DiagnosticArray) carries the
+node's status once a second: step time, frames per second, sampling settings, counts, and WARN
+when the timer falls behind `fps` or inputs were refused (ros_nodes/diagnostics.py).
 
 No message or call can end the node: every callback is guarded, bad input is logged in one
 line, counted (the counts are logged at exit) and dropped, and the node keeps publishing.

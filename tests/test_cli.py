@@ -115,3 +115,35 @@ def test_sampling_flags_left_out_take_the_checkpoints_values():
         assert (world.maskgit_steps, world.temperature) == (genie.cfg.dynamics.maskgit_steps, genie.cfg.dynamics.temperature)
     given = build_parser().parse_args(["eval", ck, "--data", "d", "--maskgit-steps", "3", "--temperature", "1.5"])
     assert (given.maskgit_steps, given.temperature) == (3, 1.5)
+
+
+def test_every_options_field_is_a_flag_with_the_dataclass_default():
+    """The flags are made from the *Options dataclasses: parsing only the required arguments gives
+    exactly the dataclass built from them, and a given flag reaches its field."""
+    from pathlib import Path
+
+    from genie_robotics.arguments import options_from
+    from genie_robotics.cli import build_parser
+    from genie_robotics.demo import DemoOptions
+    from genie_robotics.evaluation import EvalOptions
+    from genie_robotics.generate import GenerateOptions
+    from genie_robotics.play import PlayOptions
+    from genie_robotics.probe import ProbeOptions
+    from training.train import TrainOptions, parse_options
+
+    parser = build_parser()
+    cases = [(["demo"], DemoOptions()),
+             (["play", "m"], PlayOptions(model=Path("m"))),
+             (["eval", "m", "--data", "d"], EvalOptions(model=Path("m"), data=["d"])),
+             (["probe", "m", "--data", "d", "--out", "o"], ProbeOptions(model=Path("m"), data=Path("d"), out=Path("o"))),
+             (["generate", "m", "--prompts", "p", "--out", "o"],
+              GenerateOptions(model=Path("m"), prompts=Path("p"), out=Path("o")))]
+    for argv, expected in cases:
+        assert options_from(type(expected), parser.parse_args(argv)) == expected, argv
+    opts, _ = parse_options(["--stage", "lam", "--data", "a", "--data", "b:2", "--out", "r"])
+    assert opts == TrainOptions(stage="lam", data=["a", "b:2"], out="r")
+    given = options_from(GenerateOptions, parser.parse_args(
+        ["generate", "m", "--prompts", "p", "--out", "o", "--no-progress", "--overwrite", "--script", "1,2",
+         "--stick-probability", "0.25", "--device", "cuda"]))
+    assert (given.progress, given.overwrite, given.script, given.stick_probability, given.device) == \
+        (False, True, [1, 2], 0.25, "cuda")

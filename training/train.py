@@ -18,20 +18,37 @@ in-process for one); it can also be launched directly: `deepspeed --module train
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from genie_robotics.arguments import OneLineParser, nonnegative_int, positive_float, positive_int, probability
+from genie_robotics.arguments import (
+    OneLineParser,
+    add_options,
+    add_verbosity,
+    configure_logging,
+    nonnegative_int,
+    option,
+    options_from,
+    positive_float,
+    positive_int,
+    probability,
+    progress_option,
+    seed_option,
+    verbosity,
+)
 from genie_robotics.atomic_files import atomic_write_text
 from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
 from genie_robotics.config import GenieConfig, preset
@@ -45,48 +62,69 @@ DEFAULT_CPU_CONFIG = CONFIG_DIR / "ds_cpu_fp32.json"
 DEFAULT_GPU_CONFIG = CONFIG_DIR / "ds_zero2_bf16.json"
 KEEP_CHECKPOINTS = 2
 PREVIEW_MASKGIT_STEPS = 4  # the TensorBoard rollout grid's sampling, for speed (not a model default)
+log = logging.getLogger("training.train")  # not __name__: the launcher runs this module as __main__
+
+
+@dataclass
+class TrainOptions:
+    """`genie-robotics train`'s options (each field is its flag; see genie_robotics.arguments.option).
+    Paths stay strings: the resolved options are written to train_config.yaml as they were given."""
+
+    stage: str = option(choices=STAGES, help="tokenizer first, then lam, then dynamics (each starts from RUN_DIR/export)")
+    data: list[str] = option(help="RLDS dataset directory, optionally DIR:weight; repeat to mix", repeat=True)
+    out: str = option(help="run directory")
+    preset: str = option("tiny", help="model preset (tiny, small, robotics-2.5b)")
+    config: str | None = option(None, help="model config YAML/JSON instead of --preset")
+    steps: int = option(1000, parse=positive_int, help="optimizer steps")
+    deepspeed: str | None = option(None, help="DeepSpeed JSON config (default training/ds_cpu_fp32.json on CPU, "
+                                              "ds_zero2_bf16.json on GPU)")
+    num_procs: int = option(1, parse=positive_int, help="processes (GPUs, or CPU processes with gloo) on this node")
+    hostfile: str | None = option(None, help="DeepSpeed hostfile for multi-node runs")
+    resume: bool = option(False, help="continue from the latest checkpoint in the run directory")
+    stop_at: int | None = option(None, parse=positive_int,
+                                 help="save and stop at this step (e.g. a job time limit); continue with --resume")
+    init: str | None = option(None, help="checkpoint to start from (default for lam and dynamics: RUN_DIR/export, "
+                                         "the earlier phases)")
+    micro_batch: int | None = option(None, parse=positive_int,
+                                     help="clips per process per micro-step (overrides the DeepSpeed config)")
+    grad_accum: int | None = option(None, parse=positive_int,
+                                    help="gradient accumulation steps (overrides the DeepSpeed config)")
+    lr: float = option(3e-4, parse=positive_float, help="peak learning rate")
+    warmup: int = option(100, parse=nonnegative_int, help="warm-up steps before the cosine decay")
+    clip_frames: int | None = option(None, parse=positive_int,
+                                     help="frames per training clip (default: the model's context, 16)")
+    save_every: int = option(200, parse=positive_int, help="checkpoint + export every N steps (and at the end)")
+    log_every: int = option(10, parse=positive_int, help="metrics to TensorBoard and metrics.jsonl every N steps")
+    image_every: int = option(200, parse=nonnegative_int, help="image grid to TensorBoard every N steps (0: never)")
+    refit_codebook: int = option(0, parse=nonnegative_int, metavar="CLIPS",
+                                 help="lam phase: after the last step, refit the 8-code codebook by k-means on the "
+                                      "encoder outputs of CLIPS training clips (0: keep the codebook training found)")
+    image_key: str | None = option(None, help="camera key of the datasets (default: automatic)")
+    val_fraction: float = option(0.05, parse=probability, help="episodes held out from training")
+    seed: int = seed_option()
+    progress: bool = progress_option()
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="genie-robotics train", description="Train one phase of the Genie stack with DeepSpeed.")
-    p.add_argument("--stage", required=True, choices=STAGES,
-                   help="tokenizer first, then lam, then dynamics (each starts from RUN_DIR/export)")
-    p.add_argument("--data", required=True, action="append", help="RLDS dataset directory, optionally DIR:weight; repeat to mix")
-    p.add_argument("--preset", default="tiny", help="model preset (tiny, small, robotics-2.5b)")
-    p.add_argument("--config", help="model config YAML/JSON instead of --preset")
-    p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--steps", type=positive_int, default=1000, help="optimizer steps (default 1000)")
-    p.add_argument("--deepspeed", help="DeepSpeed JSON config (default training/ds_cpu_fp32.json on CPU, ds_zero2_bf16.json on GPU)")
-    p.add_argument("--num-procs", type=positive_int, default=1, help="processes (GPUs, or CPU processes with gloo) on this node")
-    p.add_argument("--hostfile", help="DeepSpeed hostfile for multi-node runs")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the run directory")
-    p.add_argument("--stop-at", type=positive_int, help="save and stop at this step (e.g. a job time limit); continue with --resume")
-    p.add_argument("--init", help="checkpoint to start from (default for lam and dynamics: RUN_DIR/export, the earlier phases)")
-    p.add_argument("--micro-batch", type=positive_int, help="clips per process per micro-step (overrides the DeepSpeed config)")
-    p.add_argument("--grad-accum", type=positive_int, help="gradient accumulation steps (overrides the DeepSpeed config)")
-    p.add_argument("--lr", type=positive_float, default=3e-4)
-    p.add_argument("--warmup", type=nonnegative_int, default=100, help="warm-up steps before the cosine decay")
-    p.add_argument("--clip-frames", type=positive_int, help="frames per training clip (default: the model's context, 16)")
-    p.add_argument("--save-every", type=positive_int, default=200, help="checkpoint + export every N steps (and at the end)")
-    p.add_argument("--log-every", type=positive_int, default=10)
-    p.add_argument("--image-every", type=nonnegative_int, default=200, help="image grid to TensorBoard every N steps (0: never)")
-    p.add_argument("--refit-codebook", type=nonnegative_int, default=0, metavar="CLIPS",
-                   help="lam phase: after the last step, refit the 8-code codebook by k-means on the encoder outputs "
-                        "of CLIPS training clips (0: keep the codebook training found; default 0)")
-    p.add_argument("--image-key", help="camera key of the datasets (default: automatic)")
-    p.add_argument("--val-fraction", type=probability, default=0.05, help="episodes held out from training")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    add_options(p, TrainOptions)
+    add_verbosity(p)
     p.add_argument("--local_rank", type=int, default=-1, help=argparse.SUPPRESS)  # set by the deepspeed launcher
     return p
 
 
+def parse_options(argv: list[str] | None) -> tuple[TrainOptions, int]:
+    """The options and the logging level (-q / -v) that `argv` asks for."""
+    namespace = build_parser().parse_args(argv)
+    return options_from(TrainOptions, namespace), verbosity(namespace)
+
+
 # --- configuration, checked before anything is launched -------------------------------------
-def model_config(args: argparse.Namespace) -> GenieConfig:
+def model_config(args: TrainOptions) -> GenieConfig:
     return GenieConfig.load(args.config) if args.config else preset(args.preset)
 
 
-def deepspeed_config(args: argparse.Namespace, world_size: int | None = None) -> dict:
+def deepspeed_config(args: TrainOptions, world_size: int | None = None) -> dict:
     """The DeepSpeed config with CLI overrides; batch sizes checked for consistency."""
     path = Path(args.deepspeed) if args.deepspeed else (DEFAULT_GPU_CONFIG if torch.cuda.is_available() else DEFAULT_CPU_CONFIG)
     if not path.is_file():
@@ -119,7 +157,7 @@ def check_batch_arithmetic(cfg: dict, world_size: int | None, name: str = "DeepS
         )
 
 
-def validate(args: argparse.Namespace) -> None:
+def validate(args: TrainOptions) -> None:
     """Every check that can fail on user input, before any process is launched."""
     from genie_robotics.data.rlds_reader import check_clip_fits, open_rlds, parse_data_arg, part_split
 
@@ -235,87 +273,154 @@ def refit_lam_codebook(genie: Genie, batches, clips: int, device: torch.device) 
     return fit
 
 
-def train(args: argparse.Namespace) -> None:
-    import deepspeed
-    import torch.distributed as dist
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
+class StageRun:
+    """One phase's training on this rank, in pieces that each fit on a screen: `__init__` sets
+    up (process group, model, DeepSpeed engine, data), `resume` restores a checkpoint, `step`
+    runs one optimizer step, `log` writes metrics, `save` checkpoints and exports, `finish`
+    leaves the per-rank digest and closes the logs."""
 
-    from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
+    def __init__(self, opts: TrainOptions) -> None:
+        import deepspeed
+        import torch.distributed as dist
+        from deepspeed.utils import logger as ds_logger
 
-    _single_process_env()
-    import logging
+        _single_process_env()
+        ds_logger.setLevel(logging.WARNING)
+        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo", verbose=False)
+        self.opts, self.rank, self.world = opts, dist.get_rank(), dist.get_world_size()
+        self.run = RunDir(Path(opts.out), opts.stage)
+        self.cfg = model_config(opts)
+        self.ds_config = deepspeed_config(opts, self.world)
+        self.micro = self.ds_config["train_micro_batch_size_per_gpu"]
+        self.accum = self.ds_config.get("gradient_accumulation_steps", 1)
+        self.zero3 = self.ds_config.get("zero_optimization", {}).get("stage", 0) == 3
+        self.frames = opts.clip_frames or self.cfg.frames
+        self.step, self.batches_consumed = 0, 0
+        self.genie, self.engine, self.scheduler = self._build_engine()
+        self.device = self.engine.device
 
-    from deepspeed.utils import logger as ds_logger
+    def _build_engine(self):
+        """The Genie stack (initial weights from --init / the earlier phases) wrapped by DeepSpeed,
+        with only this phase's parameters trainable."""
+        import deepspeed
 
-    ds_logger.setLevel(logging.WARNING)
-    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo", verbose=False)
-    rank, world = dist.get_rank(), dist.get_world_size()
-    run = RunDir(Path(args.out), args.stage)
-    cfg = model_config(args)
-    ds_config = deepspeed_config(args, world)
-    micro, accum = ds_config["train_micro_batch_size_per_gpu"], ds_config.get("gradient_accumulation_steps", 1)
+        opts = self.opts
+        torch.manual_seed(opts.seed)  # same initial weights on every rank
+        genie = Genie(self.cfg)
+        if opts.stage != "tokenizer" and not opts.resume:
+            init = load_checkpoint(opts.init or self.run.export)
+            if init.cfg != self.cfg:
+                raise GenieError(f"{opts.init or self.run.export} was trained with another model config than --preset/--config")
+            genie.load_state_dict(init.state_dict())
+        trainable = genie.trainable_parameters(opts.stage)
+        trainable_ids = {id(p) for p in trainable}
+        for p in genie.parameters():
+            p.requires_grad_(id(p) in trainable_ids)
+        optimizer = torch.optim.AdamW(trainable, lr=opts.lr, betas=(0.9, 0.95), weight_decay=0.01)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, opts.steps, opts.warmup))
+        engine, _, _, scheduler = deepspeed.initialize(
+            model=StageModule(genie, opts.stage), optimizer=optimizer, lr_scheduler=scheduler, config=self.ds_config,
+        )
+        return genie, engine, scheduler
 
-    torch.manual_seed(args.seed)  # same initial weights on every rank
-    genie = Genie(cfg)
-    if args.stage != "tokenizer" and not args.resume:
-        init = load_checkpoint(args.init or run.export)
-        if init.cfg != cfg:
-            raise GenieError(f"{args.init or run.export} was trained with another model config than --preset/--config")
-        genie.load_state_dict(init.state_dict())
-    trainable = genie.trainable_parameters(args.stage)
-    trainable_ids = {id(p) for p in trainable}
-    for p in genie.parameters():
-        p.requires_grad_(id(p) in trainable_ids)
-    optimizer = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, args.steps, args.warmup))
-    engine, _, _, scheduler = deepspeed.initialize(
-        model=StageModule(genie, args.stage), optimizer=optimizer, lr_scheduler=scheduler, config=ds_config,
-    )
-    device = engine.device
-
-    step, batches_consumed = 0, 0
-    if args.resume:
-        tag = run.latest_tag()
+    def resume(self) -> None:
+        """Weights, optimizer and data position from the latest complete checkpoint."""
         with tensors_only_loading():
-            _, client = engine.load_checkpoint(str(run.checkpoints), tag=tag)
-        step, batches_consumed = int(client["step"]), int(client["batches_consumed"])
-        if rank == 0:
-            truncate_metrics(run.metrics, step)
+            _, client = self.engine.load_checkpoint(str(self.run.checkpoints), tag=self.run.latest_tag())
+        self.step, self.batches_consumed = int(client["step"]), int(client["batches_consumed"])
+        if self.rank == 0:
+            truncate_metrics(self.run.metrics, self.step)
 
-    run.stage_dir.mkdir(parents=True, exist_ok=True)
-    if rank == 0:
-        resolved = {k: v for k, v in vars(args).items() if k != "local_rank"}
-        resolved.update(world_size=world, deepspeed_config=ds_config, model=cfg.to_dict())
-        import yaml
+    def open_outputs(self) -> None:
+        """The data stream (fast-forwarded to the resumed position) and, on rank 0, the resolved
+        options, TensorBoard and metrics.jsonl."""
+        from torch.utils.data import DataLoader
 
-        atomic_write_text(run.stage_dir / "train_config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    frames = args.clip_frames or cfg.frames
-    spec = ClipSpec(frames=frames, height=cfg.height, width=cfg.width, seed=args.seed, val_fraction=args.val_fraction)
-    data = RLDSClipDataset(args.data, spec, image_key=args.image_key, rank=rank, world_size=world)
-    batches = iter(DataLoader(data, batch_size=micro))
-    for _ in range(batches_consumed):  # data position: the pipeline is deterministic, so fast-forward
-        next(batches)
-    writer = None
-    if rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
+        from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
 
-        writer = SummaryWriter(str(run.stage_dir / "tensorboard"))
-    zero3 = ds_config.get("zero_optimization", {}).get("stage", 0) == 3
+        opts, run = self.opts, self.run
+        run.stage_dir.mkdir(parents=True, exist_ok=True)
+        spec = ClipSpec(frames=self.frames, height=self.cfg.height, width=self.cfg.width, seed=opts.seed,
+                        val_fraction=opts.val_fraction)
+        data = RLDSClipDataset(opts.data, spec, image_key=opts.image_key, rank=self.rank, world_size=self.world)
+        self.batches = iter(DataLoader(data, batch_size=self.micro))
+        for _ in range(self.batches_consumed):  # the pipeline is deterministic, so fast-forward
+            next(self.batches)
+        self.writer = self.metrics = None
+        if self.rank == 0:
+            import yaml
+            from torch.utils.tensorboard import SummaryWriter
 
-    def save(at_step: int) -> None:
+            resolved = {**dataclasses.asdict(opts), "world_size": self.world, "deepspeed_config": self.ds_config,
+                        "model": self.cfg.to_dict()}
+            atomic_write_text(run.stage_dir / "train_config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+            self.writer = SummaryWriter(str(run.stage_dir / "tensorboard"))
+            self.metrics = open(run.metrics, "a")
+
+    def step_once(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One optimizer step over `accum` micro-batches; the loss terms and a clip of the last."""
+        import torch.distributed as dist
+
+        for _ in range(self.accum):
+            clip = next(self.batches)["frames"].to(self.device)
+            self.batches_consumed += 1
+            # Masks drawn from (seed, rank, step): a resumed run draws the same ones.
+            generator = torch.Generator(device=self.device).manual_seed(
+                self.opts.seed * 1_000_003 + self.rank * 10_007 + self.batches_consumed)
+            terms = self.engine(clip, generator)
+            finite = torch.tensor([float(torch.isfinite(terms["loss"]).item())], device=self.device)
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+            if finite.item() < 1:
+                raise GenieError(f"non-finite {self.opts.stage} loss at step {self.step + 1}; stopping without saving "
+                                 f"(last good checkpoint: {self.run.latest_tag() or 'none'})")
+            self.engine.backward(terms["loss"])
+            self.engine.step()
+        self.step += 1
+        return terms, clip
+
+    def log(self, terms: dict[str, torch.Tensor], frames_per_s: float) -> dict[str, float]:
+        """Loss terms, learning rate, speed and code usage to TensorBoard and metrics.jsonl (rank 0)."""
+        stage, step, writer = self.opts.stage, self.step, self.writer
+        values = {k: float(v.detach().float()) for k, v in terms.items()}
+        for k, v in values.items():
+            writer.add_scalar(f"{stage}/{k}", v, step)
+        self.metrics.write(json.dumps({"step": step, **values, "frames_per_s": round(frames_per_s, 1)}) + "\n")
+        self.metrics.flush()
+        writer.add_scalar(f"{stage}/lr", self.scheduler.get_last_lr()[0], step)
+        writer.add_scalar(f"{stage}/frames_per_s", frames_per_s, step)
+        if stage != "dynamics":  # the codebook this phase trains
+            usage = getattr(self.genie, stage).quantizer.usage_fractions().float().cpu()
+            writer.add_histogram(f"{stage}/code_usage", usage, step)
+            if stage == "lam":
+                for k, u in enumerate(usage.tolist()):
+                    writer.add_scalar(f"lam_code_usage/{k}", u, step)
+            alive = int((usage > 0.01 / len(usage)).sum())
+            if alive <= max(2, len(usage) // 50):
+                log.warning(f"step {step}: codebook collapse, {alive} of {len(usage)} codes in use (restarting dead codes)")
+        return values
+
+    def preview(self, clip_THWC: torch.Tensor) -> None:
+        self.engine.eval()
+        self.writer.add_image(f"{self.opts.stage}/grid", _image_grid(self.genie, self.opts.stage, clip_THWC), self.step,
+                              dataformats="HWC")
+        self.engine.train()
+
+    def save(self) -> None:
         """Checkpoint + export; `latest` moves only when every rank wrote everything."""
-        tag = f"step{at_step:08d}"
+        import deepspeed
+        import torch.distributed as dist
+
+        run, rank, tag = self.run, self.rank, f"step{self.step:08d}"
         failure: BaseException | None = None
         try:
-            engine.save_checkpoint(str(run.checkpoints), tag=tag, save_latest=False,
-                                   client_state={"step": at_step, "batches_consumed": batches_consumed})
-            with deepspeed.zero.GatheredParameters(list(genie.parameters()), modifier_rank=None, enabled=zero3):
+            self.engine.save_checkpoint(str(run.checkpoints), tag=tag, save_latest=False,
+                                        client_state={"step": self.step, "batches_consumed": self.batches_consumed})
+            with deepspeed.zero.GatheredParameters(list(self.genie.parameters()), modifier_rank=None, enabled=self.zero3):
                 if rank == 0:
-                    save_checkpoint(genie, run.export, {"stage": args.stage, "step": at_step})
+                    save_checkpoint(self.genie, run.export, {"stage": self.opts.stage, "step": self.step})
         except (OSError, RuntimeError) as exc:  # full disk, read-only directory, torch's zip writer
             failure = exc
-        failed = torch.tensor([float(failure is not None)], device=device)
+        failed = torch.tensor([float(failure is not None)], device=self.device)
         dist.all_reduce(failed, op=dist.ReduceOp.MAX)  # every rank stops together, none waits forever
         if failed.item():
             if rank == 0:
@@ -329,84 +434,72 @@ def train(args: argparse.Namespace) -> None:
             for old in tags[:-KEEP_CHECKPOINTS]:
                 shutil.rmtree(run.checkpoints / old, ignore_errors=True)
 
-    bar = tqdm(total=args.steps, initial=step, desc=f"train {args.stage}", disable=rank != 0 or args.no_progress,
+    def finish(self) -> None:
+        """The per-rank parameter digest (ranks must agree), then the logs closed."""
+        digest = parameter_digest(self.genie)
+        (self.run.stage_dir / "ranks").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run.stage_dir / "ranks" / f"rank{self.rank}.json",
+                          json.dumps({"step": self.step, "parameters_sha256": digest}) + "\n")
+        if self.writer:
+            self.writer.close()
+            self.metrics.close()
+            done = "done" if self.step == self.opts.steps else "stopped at --stop-at (continue with --resume)"
+            log.info(f"{self.opts.stage}: {self.step}/{self.opts.steps} steps {done} on {self.world} process(es); "
+                     f"weights in {self.run.export}")
+
+
+def train(opts: TrainOptions) -> None:
+    """Run (or continue) one phase up to --steps or --stop-at, saving every --save-every steps."""
+    from tqdm import tqdm
+
+    session = StageRun(opts)
+    if opts.resume:
+        session.resume()
+    session.open_outputs()
+    rank0 = session.rank == 0
+    stop = min(opts.steps, opts.stop_at or opts.steps)
+    refit = opts.stage == "lam" and opts.refit_codebook > 0
+    bar = tqdm(total=opts.steps, initial=session.step, desc=f"train {opts.stage}", disable=not rank0 or not opts.progress,
                dynamic_ncols=True)
-    engine.train()
-    last_time, last_step = time.perf_counter(), step
-    stop = min(args.steps, args.stop_at or args.steps)
-    refit = args.stage == "lam" and args.refit_codebook > 0
-    metrics = open(run.metrics, "a") if rank == 0 else None
-    while step < stop:
-        for _ in range(accum):
-            clip = next(batches)["frames"].to(device)
-            batches_consumed += 1
-            # Masks drawn from (seed, rank, step): a resumed run draws the same ones.
-            generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + rank * 10_007 + batches_consumed)
-            terms = engine(clip, generator)
-            finite = torch.tensor([float(torch.isfinite(terms["loss"]).item())], device=device)
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-            if finite.item() < 1:
-                raise GenieError(f"non-finite {args.stage} loss at step {step + 1}; stopping without saving "
-                                 f"(last good checkpoint: {run.latest_tag() or 'none'})")
-            engine.backward(terms["loss"])
-            engine.step()
-        step += 1
+    session.engine.train()
+    last_time, last_step = time.perf_counter(), session.step
+    while session.step < stop:
+        terms, clip = session.step_once()
+        step = session.step
         bar.update(1)
-        if rank == 0 and (step % args.log_every == 0 or step == args.steps):
+        if rank0 and (step % opts.log_every == 0 or step == opts.steps):
             now = time.perf_counter()
-            fps = (step - last_step) * micro * accum * world * frames / max(now - last_time, 1e-9)
+            clips = (step - last_step) * session.micro * session.accum * session.world
+            frames_per_s = clips * session.frames / max(now - last_time, 1e-9)
+            values = session.log(terms, frames_per_s)
             last_time, last_step = now, step
-            values = {k: float(v.detach().float()) for k, v in terms.items()}
-            for k, v in values.items():
-                writer.add_scalar(f"{args.stage}/{k}", v, step)
-            metrics.write(json.dumps({"step": step, **values, "frames_per_s": round(fps, 1)}) + "\n")
-            metrics.flush()
-            writer.add_scalar(f"{args.stage}/lr", scheduler.get_last_lr()[0], step)
-            writer.add_scalar(f"{args.stage}/frames_per_s", fps, step)
-            if args.stage != "dynamics":  # the codebook this phase trains
-                usage = getattr(genie, args.stage).quantizer.usage_fractions().float().cpu()
-                writer.add_histogram(f"{args.stage}/code_usage", usage, step)
-                if args.stage == "lam":
-                    for k, u in enumerate(usage.tolist()):
-                        writer.add_scalar(f"lam_code_usage/{k}", u, step)
-                alive = int((usage > 0.01 / len(usage)).sum())
-                if alive <= max(2, len(usage) // 50):
-                    bar.write(f"warning: step {step}: codebook collapse, {alive} of {len(usage)} codes in use (restarting dead codes)")
             shown = {k: f"{values[k]:.3g}" for k in ("loss", "psnr", "lam_moving_gain", "dynamics_acc", "lam_codes_used")
                      if k in values}
-            bar.set_postfix({**shown, "frames/s": f"{fps:.0f}"}, refresh=False)
-        if args.image_every and step % args.image_every == 0 and not zero3 and rank == 0:
-            engine.eval()
-            writer.add_image(f"{args.stage}/grid", _image_grid(genie, args.stage, clip[0]), step, dataformats="HWC")
-            engine.train()
-        if (step % args.save_every == 0 or step == stop) and not (refit and step == args.steps):
-            save(step)
+            bar.set_postfix({**shown, "frames/s": f"{frames_per_s:.0f}"}, refresh=False)
+        if rank0 and opts.image_every and step % opts.image_every == 0 and not session.zero3:
+            session.preview(clip[0])
+        if (step % opts.save_every == 0 or step == stop) and not (refit and step == opts.steps):
+            session.save()
     bar.close()
-    if refit and step == args.steps:  # also when resuming a finished phase: refit, then save
-        fit = refit_lam_codebook(genie, batches, args.refit_codebook, device)
-        if rank == 0:
-            print(f"[train] lam: codebook refit by k-means on {args.refit_codebook} clips per rank (mean cosine fit {fit:.3f})")
-        save(step)
-    digest = parameter_digest(genie)
-    (run.stage_dir / "ranks").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run.stage_dir / "ranks" / f"rank{rank}.json", json.dumps({"step": step, "parameters_sha256": digest}) + "\n")
-    if writer:
-        writer.close()
-        metrics.close()
-        done = "done" if step == args.steps else "stopped at --stop-at (continue with --resume)"
-        print(f"[train] {args.stage}: {step}/{args.steps} steps {done} on {world} process(es); weights in {run.export}")
+    if refit and session.step == opts.steps:  # also when resuming a finished phase: refit, then save
+        fit = refit_lam_codebook(session.genie, session.batches, opts.refit_codebook, session.device)
+        if rank0:
+            log.info(f"lam: codebook refit by k-means on {opts.refit_codebook} clips per rank (mean cosine fit {fit:.3f})")
+        session.save()
+    session.finish()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    opts, level = parse_options(argv)
+    configure_logging(level)
     from genie_robotics.allocator import keep_freed_memory
 
     keep_freed_memory()  # every step frees and re-allocates the same buffers (see allocator.py)
     try:
-        train(args)
+        train(opts)
     except (GenieError, OSError) as exc:  # OSError: a log or metrics write on a full or read-only disk
         if isinstance(exc, OSError):
-            exc = GenieError(f"writing {exc.filename or args.out} failed: {describe_write_error(exc, Path(args.out))}")
+            exc = GenieError(f"writing {exc.filename or opts.out} failed: {describe_write_error(exc, Path(opts.out))}")
         if os.environ.get("RANK", "0") == "0":  # every rank stops; one of them says why
             print(f"genie-robotics train: error: {exc}", file=sys.stderr)
         return 2

@@ -1,14 +1,15 @@
 """The learned simulator: reset from a prompt frame, then step with latent actions.
 
-`step` generates the next frame's tokens with MaskGIT on the dynamics model and decodes them.
-With `use_cache=True` (the default) both the dynamics model and the tokenizer decoder keep a
-temporal key/value cache of the last `frames - 1` frames, so one MaskGIT iteration costs one
-frame's forward pass whatever the history. `use_cache=False` recomputes every frame of the
-history instead (exact, cost grows with history): it exists as a baseline for benchmarks.
+This is the one rollout loop (input checks, MaskGIT sampling, rollout state); the networks run
+on a `RolloutBackend`: PyTorch with temporal key/value caches (the default for a `Genie`),
+PyTorch recomputing the whole history (`use_cache=False`, the benchmarks' exact baseline), or
+ONNX Runtime (`load_world_model` on an export directory, or backend "onnx").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,27 +17,28 @@ import torch
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import maskgit_sample
+from genie_robotics.models.rollout_backend import FullHistoryBackend, RolloutBackend, TorchBackend
 from genie_robotics.models.video import to_uint8
-from genie_robotics.nn.st_transformer import TemporalCache
 
 
 @dataclass
 class RolloutState:
-    """What a rollout carries between steps (cached or full-history, depending on the mode)."""
+    """What a rollout carries between steps; the contexts are the backend's (caches or history)."""
 
     batch: int
-    frames: int = 0  # frames in the rollout so far, prompt included
-    dynamics_cache: TemporalCache | None = None
-    decoder_cache: TemporalCache | None = None
-    tokens_BTN: torch.Tensor | None = None  # full history (uncached mode only)
-    action_codes_BTD: torch.Tensor | None = None  # full history (uncached mode only)
+    dynamics_context: Any
+    decoder_context: Any
+    frames: int = 1  # frames in the rollout so far, prompt included
     single: bool = False  # reset got one frame, not a batch: step returns one frame too
 
 
 class WorldModel:
+    """`model`: a Genie (run by PyTorch on `device`, cached unless `use_cache=False`) or any
+    `RolloutBackend`. Sampling settings left as None take the checkpoint's values."""
+
     def __init__(
         self,
-        genie: Genie,
+        model: Genie | RolloutBackend,
         maskgit_steps: int | None = None,
         temperature: float | None = None,
         schedule: str | None = None,
@@ -44,16 +46,12 @@ class WorldModel:
         use_cache: bool = True,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.genie = genie.to(device).eval()
-        self.cfg = genie.cfg
-        dc = self.cfg.dynamics
-        self.maskgit_steps = maskgit_steps if maskgit_steps is not None else dc.maskgit_steps
-        self.temperature = temperature if temperature is not None else dc.temperature
-        self.schedule = schedule or dc.schedule
-        if self.maskgit_steps < 1:
-            raise GenieError(f"maskgit_steps must be >= 1, got {self.maskgit_steps}")
-        self.use_cache = use_cache
-        self.device = torch.device(device)
+        if isinstance(model, Genie):
+            model = (TorchBackend if use_cache else FullHistoryBackend)(model, device)
+        self.backend = model
+        self.cfg = model.cfg
+        self.device = model.device
+        self.maskgit_steps, self.temperature, self.schedule = maskgit_steps, temperature, schedule
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.state: RolloutState | None = None
 
@@ -63,9 +61,44 @@ class WorldModel:
 
         return cls(load_checkpoint(path, device), device=device, **kwargs)
 
+    # --- sampling settings: None means the checkpoint's ----------------------------------
+    @property
+    def maskgit_steps(self) -> int:
+        return self._maskgit_steps
+
+    @maskgit_steps.setter
+    def maskgit_steps(self, steps: int | None) -> None:
+        steps = self.cfg.dynamics.maskgit_steps if steps is None else steps
+        if steps < 1:
+            raise GenieError(f"maskgit_steps must be >= 1, got {steps}")
+        self._maskgit_steps = steps
+
+    @property
+    def temperature(self) -> float:
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float | None) -> None:
+        self._temperature = self.cfg.dynamics.temperature if value is None else value
+
+    @property
+    def schedule(self) -> str:
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, value: str | None) -> None:
+        self._schedule = value or self.cfg.dynamics.schedule
+
     @property
     def num_actions(self) -> int:
         return self.cfg.num_actions
+
+    @property
+    def genie(self) -> Genie:
+        """The PyTorch model (for a PyTorch backend only: LAM inference, parameter counts)."""
+        if not isinstance(self.backend, TorchBackend):
+            raise GenieError(f"this world model runs on {self.backend.name}; the PyTorch model is not loaded")
+        return self.backend.genie
 
     # --- input checks ------------------------------------------------------------------
     def _prompt_batch(self, prompt) -> tuple[torch.Tensor, bool]:
@@ -93,25 +126,6 @@ class WorldModel:
             raise GenieError(f"got {values.size} actions for a batch of {self.state.batch} rollouts")
         return torch.as_tensor(values, dtype=torch.long, device=self.device)
 
-    # --- the model calls of a cached rollout (a runtime such as ONNX overrides these) ---------
-    def encode_frames(self, frames_BHWC: torch.Tensor) -> torch.Tensor:
-        """Token indices [B, N] of uint8 frames."""
-        return self.genie.tokenizer.encode(frames_BHWC[:, None])[:, 0]
-
-    def empty_caches(self, batch: int) -> tuple[TemporalCache, TemporalCache]:
-        """Empty dynamics and decoder caches."""
-        g = self.genie
-        return g.dynamics.empty_cache(batch, self.device), g.tokenizer.empty_decoder_cache(batch, self.device)
-
-    def dynamics_step(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache: TemporalCache):
-        """Logits [B, N, V] of a new frame (reached by `actions_B`; None for the prompt) and its k, v."""
-        codes_BD = None if actions_B is None else self.genie.lam.action_codes(actions_B)
-        return self.genie.dynamics.step(tokens_BN, codes_BD, cache)
-
-    def decode_step(self, tokens_BN: torch.Tensor, cache: TemporalCache) -> tuple[torch.Tensor, TemporalCache]:
-        """A new frame in [-1, 1], [B, H, W, 3], and the decoder cache with it appended."""
-        return self.genie.tokenizer.decode_step(tokens_BN, cache)
-
     # --- rollout -------------------------------------------------------------------------
     @torch.no_grad()
     def reset(self, prompt, seed: int | None = None):
@@ -120,61 +134,33 @@ class WorldModel:
         Returns the prompt as the model sees it (encoded and decoded), same shape as given.
         """
         frames_BHWC, single = self._prompt_batch(prompt)
+        B = frames_BHWC.shape[0]
+        self.backend.check_batch(B)
         if seed is not None:
             self.generator.manual_seed(seed)
-        g = self.genie
-        B = frames_BHWC.shape[0]
-        tokens_BN = self.encode_frames(frames_BHWC)
-        state = RolloutState(batch=B, frames=1)
-        if self.use_cache:
-            dynamics_cache, decoder_cache = self.empty_caches(B)
-            _, k, v = self.dynamics_step(tokens_BN, None, dynamics_cache)
-            state.dynamics_cache = dynamics_cache.append(k, v)
-            frame, state.decoder_cache = self.decode_step(tokens_BN, decoder_cache)
-        else:
-            state.tokens_BTN = tokens_BN[:, None]
-            state.action_codes_BTD = torch.zeros(B, 0, self.cfg.lam.quantizer.code_dim, device=self.device)
-            frame = g.tokenizer.decode(state.tokens_BTN)[:, -1]
-        state.single = single
-        self.state = state
-        return self._out(frame, single)
+        tokens_BN = self.backend.encode(frames_BHWC)
+        dynamics_context, decoder_context = self.backend.empty_caches(B)
+        frame_BHWC, decoder_context = self.backend.decode(tokens_BN, decoder_context)
+        self.state = RolloutState(B, self.backend.commit(tokens_BN, None, dynamics_context), decoder_context,
+                                  single=single)
+        return self._out(frame_BHWC, single)
 
     @torch.no_grad()
     def step(self, action):
-        """Apply a latent action (int in [0, 8), or one per rollout) and return the next frame."""
+        """Apply a latent action (int in [0, num_actions), or one per rollout) and return the next frame."""
         if self.state is None:
             raise GenieError("call reset(prompt) before step(action)")
-        state = self.state
+        state, backend = self.state, self.backend
         actions_B = self._action_batch(action).expand(state.batch)
-        N = self.cfg.tokens_per_frame
-
-        if self.use_cache:
-            cache = state.dynamics_cache
-
-            def logits_fn(tokens_BN: torch.Tensor) -> torch.Tensor:
-                return self.dynamics_step(tokens_BN, actions_B, cache)[0]
-        else:
-            g = self.genie
-            codes_BTD = torch.cat((state.action_codes_BTD, g.lam.action_codes(actions_B)[:, None]), dim=1)
-
-            def logits_fn(tokens_BN: torch.Tensor) -> torch.Tensor:
-                tokens_BTN = torch.cat((state.tokens_BTN, tokens_BN[:, None]), dim=1)
-                return g.dynamics(tokens_BTN, codes_BTD)[:, -1]
-
         tokens_BN = maskgit_sample(
-            logits_fn, state.batch, N, self.cfg.tokenizer.quantizer.num_codes, self.maskgit_steps, self.temperature,
-            self.schedule, self.generator, self.device,
+            lambda candidate_BN: backend.logits(candidate_BN, actions_B, state.dynamics_context),
+            state.batch, self.cfg.tokens_per_frame, self.cfg.tokenizer.quantizer.num_codes, self.maskgit_steps,
+            self.temperature, self.schedule, self.generator, self.device,
         )
-        if self.use_cache:
-            _, k, v = self.dynamics_step(tokens_BN, actions_B, state.dynamics_cache)
-            state.dynamics_cache = state.dynamics_cache.append(k, v)
-            frame, state.decoder_cache = self.decode_step(tokens_BN, state.decoder_cache)
-        else:
-            state.tokens_BTN = torch.cat((state.tokens_BTN, tokens_BN[:, None]), dim=1)
-            state.action_codes_BTD = codes_BTD
-            frame = g.tokenizer.decode(state.tokens_BTN)[:, -1]
+        state.dynamics_context = backend.commit(tokens_BN, actions_B, state.dynamics_context)
+        frame_BHWC, state.decoder_context = backend.decode(tokens_BN, state.decoder_context)
         state.frames += 1
-        return self._out(frame, state.single)
+        return self._out(frame_BHWC, state.single)
 
     @torch.no_grad()
     def rollout(self, prompts_BHWC, actions_BT) -> np.ndarray:
@@ -195,3 +181,35 @@ class WorldModel:
     def _out(frame_BHWC: torch.Tensor, single: bool) -> np.ndarray:
         out = to_uint8(frame_BHWC).cpu().numpy()
         return out[0] if single else out
+
+
+def load_world_model(path: str | Path, backend: str = "auto", providers: list[str] | None = None,
+                     device: torch.device | str = "cpu", **sampling) -> WorldModel:
+    """A world model for a checkpoint or an ONNX export directory.
+
+    backend "auto" picks ONNX Runtime for an export directory and PyTorch for a checkpoint;
+    "onnx" on a checkpoint exports it to a temporary directory first, removed once the sessions
+    have loaded the graphs (they hold them in memory). `sampling`: maskgit_steps, temperature,
+    schedule, seed.
+    """
+    import tempfile
+
+    from genie_robotics.export.onnx_export import METADATA_FILE
+
+    path = Path(path)
+    is_export = (path / METADATA_FILE).is_file()
+    if backend == "auto":
+        backend = "onnx" if is_export else "torch"
+    if backend == "torch":
+        if is_export:
+            raise GenieError(f"{path} is an ONNX export; use backend onnx, or point at the checkpoint")
+        return WorldModel.from_checkpoint(path, device=device, **sampling)
+    if backend != "onnx":
+        raise GenieError(f"backend must be auto, onnx or torch, got {backend!r}")
+    from genie_robotics.export.onnx_backend import OnnxBackend
+    from genie_robotics.export.onnx_export import export_onnx
+
+    if is_export:
+        return WorldModel(OnnxBackend(path, providers), **sampling)
+    with tempfile.TemporaryDirectory(prefix="genie_onnx_") as tmp:
+        return WorldModel(OnnxBackend(export_onnx(path, tmp), providers), **sampling)

@@ -92,7 +92,9 @@ class VectorQuantizer(nn.Module):
         Online VQ training settles in one local optimum of where the code boundaries fall; the
         best of several k-means++ restarts on the trained encoder's outputs cuts them better
         (for the LAM: codes that follow the true motion directions more closely, see
-        training/train.py --refit-codebook).
+        training/train.py --refit-codebook). Written here rather than taken from scikit-learn:
+        its KMeans is Euclidean, codes are compared by cosine, and the model package does not
+        depend on scikit-learn (which only the statistics of `eval`/`probe` need).
         """
         z_ND = F.normalize(z_ND.float(), dim=-1)
         n, k = z_ND.shape[0], self.cfg.num_codes

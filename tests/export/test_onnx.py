@@ -5,8 +5,9 @@ import torch
 
 from genie_robotics.checkpoint import save_checkpoint
 from genie_robotics.errors import GenieError
+from genie_robotics.export.onnx_backend import OnnxBackend
 from genie_robotics.export.onnx_export import export_onnx
-from genie_robotics.export.onnx_world_model import OnnxWorldModel
+from genie_robotics.models.rollout_backend import TorchBackend
 from genie_robotics.models.world_model import WorldModel
 
 
@@ -23,19 +24,19 @@ def exported(tmp_path_factory):
 
 def test_dynamics_and_decoder_steps_match_torch_with_full_and_sliding_cache(exported):
     genie, out = exported
-    onnx_world, torch_world = OnnxWorldModel(out), WorldModel(genie)
+    backends = {"onnx": OnnxBackend(out), "torch": TorchBackend(genie)}
     N = genie.cfg.tokens_per_frame
     g = torch.Generator().manual_seed(1)
-    caches = {"onnx": onnx_world.empty_caches(1), "torch": torch_world.empty_caches(1)}
+    caches = {name: backend.empty_caches(1) for name, backend in backends.items()}
     worst_logits = worst_frame = 0.0
     for t in range(7):  # the cache fills after 3 frames and slides after that
         tokens = torch.randint(0, genie.cfg.tokenizer.quantizer.num_codes, (1, N), generator=g)
         action = None if t == 0 else torch.tensor([t % 8])
         outs = {}
-        for name, world in (("onnx", onnx_world), ("torch", torch_world)):
+        for name, backend in backends.items():
             with torch.no_grad():
-                logits, k, v = world.dynamics_step(tokens, action, caches[name][0])
-                frame, decoder_cache = world.decode_step(tokens, caches[name][1])
+                logits, k, v = backend.dynamics_step(tokens, action, caches[name][0])
+                frame, decoder_cache = backend.decode(tokens, caches[name][1])
             caches[name] = (caches[name][0].append(k, v), decoder_cache)
             outs[name] = (logits, frame)
         worst_logits = max(worst_logits, (outs["onnx"][0] - outs["torch"][0]).abs().max().item())
@@ -47,20 +48,20 @@ def test_onnx_rollout_equals_torch_rollout(exported):
     genie, out = exported
     prompt = np.random.default_rng(2).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
     actions = [[3, 1, 4, 1, 5, 2, 6]]
-    a = OnnxWorldModel(out, maskgit_steps=3, seed=9).rollout(prompt, actions)
+    a = WorldModel(OnnxBackend(out), maskgit_steps=3, seed=9).rollout(prompt, actions)
     b = WorldModel(genie, maskgit_steps=3, seed=9).rollout(prompt, actions)
     assert a.shape == (1, 8, 64, 64, 3) and np.abs(a.astype(int) - b).max() <= 1
 
 
 def test_cpu_provider_is_reported(exported):
-    assert OnnxWorldModel(exported[1]).provider == "CPUExecutionProvider"
+    assert OnnxBackend(exported[1]).provider == "CPUExecutionProvider"
 
 
 def test_not_an_export_and_unknown_provider(exported, tmp_path):
     with pytest.raises(GenieError, match="is not an ONNX export"):
-        OnnxWorldModel(tmp_path)
+        OnnxBackend(tmp_path)
     with pytest.raises(GenieError, match="providers not available: NopeExecutionProvider"):
-        OnnxWorldModel(exported[1], providers=["NopeExecutionProvider"])
+        OnnxBackend(exported[1], providers=["NopeExecutionProvider"])
 
 
 def test_dynamic_batch_export_rolls_out_a_batch_like_torch(exported, tmp_path):
@@ -69,16 +70,17 @@ def test_dynamic_batch_export_rolls_out_a_batch_like_torch(exported, tmp_path):
     dynamic = export_onnx(ckpt, tmp_path / "onnx", dynamic_batch=True)
     prompts = np.random.default_rng(3).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     actions = [[0, 1, 2, 3, 4, 5], [7, 7, 7, 7, 7, 7], [2, 6, 2, 6, 2, 6]]  # 6 steps: the 4-frame cache slides
-    a = OnnxWorldModel(dynamic, maskgit_steps=2, seed=4).rollout(prompts, actions)
+    a = WorldModel(OnnxBackend(dynamic), maskgit_steps=2, seed=4).rollout(prompts, actions)
     b = WorldModel(genie, maskgit_steps=2, seed=4).rollout(prompts, actions)
     assert a.shape == (3, 7, 64, 64, 3) and np.abs(a.astype(int) - b).max() <= 1
-    single = OnnxWorldModel(dynamic, maskgit_steps=2, seed=4).rollout(prompts[:1], actions[:1])
-    assert np.abs(single.astype(int) - OnnxWorldModel(static, maskgit_steps=2, seed=4).rollout(prompts[:1], actions[:1])).max() <= 1
+    single = WorldModel(OnnxBackend(dynamic), maskgit_steps=2, seed=4).rollout(prompts[:1], actions[:1])
+    static_single = WorldModel(OnnxBackend(static), maskgit_steps=2, seed=4).rollout(prompts[:1], actions[:1])
+    assert np.abs(single.astype(int) - static_single).max() <= 1
 
 
 def test_batch_other_than_one_is_refused(exported):
     with pytest.raises(GenieError, match="batch 1"):
-        OnnxWorldModel(exported[1]).reset(np.zeros((2, 64, 64, 3), np.uint8))
+        WorldModel(OnnxBackend(exported[1])).reset(np.zeros((2, 64, 64, 3), np.uint8))
 
 
 def test_export_cli(tmp_path):
@@ -105,10 +107,11 @@ def test_onnx_backend_on_a_checkpoint_leaves_no_temporary_export(tmp_path, monke
     import numpy as np
 
     from genie_robotics.assets import SHIPPED_CHECKPOINT
-    from genie_robotics.export.onnx_world_model import OnnxWorldModel, load_world_model
+    from genie_robotics.export.onnx_backend import OnnxBackend
+    from genie_robotics.models.world_model import load_world_model
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     world = load_world_model(SHIPPED_CHECKPOINT, "onnx", maskgit_steps=1)
-    assert isinstance(world, OnnxWorldModel) and list(tmp_path.iterdir()) == []
+    assert isinstance(world.backend, OnnxBackend) and list(tmp_path.iterdir()) == []
     world.reset(np.zeros((64, 64, 3), np.uint8))
     assert world.step(3).shape == (64, 64, 3)  # the sessions run after their files are gone

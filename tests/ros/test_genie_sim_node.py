@@ -45,6 +45,20 @@ def _stop(node) -> str:
         pytest.fail("node still running 30 s after SIGTERM; its output ended with:\n" + node.communicate()[0][-2000:])
 
 
+def _statuses(client) -> list[tuple[object, dict]]:
+    """The node's /diagnostics statuses received so far, oldest first: (DiagnosticStatus, its values)."""
+    return [(s, {kv.key: kv.value for kv in s.values}) for s in client.diagnostics if s.name == "genie_sim: world model"]
+
+
+def _await_status(client, timeout: float = 30.0, **want) -> tuple[object, dict]:
+    """The first status whose values equal `want` (strings) and that has measured generated frames."""
+    def match():
+        return [(s, v) for s, v in _statuses(client) if float(v["step_time_ms"]) > 0 and float(v["frames_per_s"]) > 0
+                and all(v.get(k) == w for k, w in want.items())]
+    assert client.spin_until(match, timeout), f"no status with {want} and frames; got {_statuses(client)[-3:]}"
+    return match()[0]
+
+
 def _image(encoding, height, width, channels, data=None):
     from sensor_msgs.msg import Image
 
@@ -83,6 +97,15 @@ def test_node_publishes_a_frame_per_action_and_survives_bad_input(ros_env, backe
         stamps = [stamp_seconds(m) for m in client.images]
         assert all(b > a for a, b in zip(stamps, stamps[1:])), "stamps must increase"
         assert client.spin_until(lambda: len(client.step_times) >= 3, 10) and min(client.step_times) > 0
+        # /diagnostics: the node's status; the bad input above makes it WARN while it is recent.
+        status, values = _await_status(client, maskgit_steps="2")
+        assert status.hardware_id == "tiny on cpu"
+        assert values["backend"] == {"torch": "torch", "onnx": "onnx (CPUExecutionProvider)"}[backend]
+        assert values["mode"] == "on_action" and "fps_target" not in values
+        assert float(values["step_time_last_ms"]) > 0 and int(values["frames_published"]) >= 2  # prompt + a step
+        assert client.spin_until(lambda: any(s.level == s.WARN and "refused or failed" in s.message
+                                             and int(v["failures"]) >= 3  # action 9, the short prompt, yuv422
+                                             for s, v in _statuses(client)), 30), _statuses(client)[-1]
         assert node.poll() is None, "node exited"
     finally:
         client.close()
@@ -137,9 +160,13 @@ def test_sampling_parameters_change_at_run_time_within_their_ranges(ros_env):
     client = GenieSimClient("genie_sim_param_client")
     try:
         assert client.wait_for_node(120), "node never came up"
+        assert client.send_action(1) is not None
+        _, values = _await_status(client, maskgit_steps="2")
+        assert values["temperature"] != "1.5"
         results = client.set_parameters(maskgit_steps=7, temperature=1.5)
         assert results is not None and all(r.successful for r in results), results
         assert client.send_action(1) is not None  # generated with the new settings
+        _await_status(client, maskgit_steps="7", temperature="1.5")  # step time measured afresh after the change
         refused = client.set_parameters(maskgit_steps=5000)  # outside its range
         assert refused is not None and not refused[0].successful
         read_only = client.set_parameters(model_dir="/elsewhere")
@@ -177,6 +204,7 @@ def test_timer_mode_free_runs_holding_the_last_action_in_a_namespace(ros_env):
         stamps = [stamp_seconds(m) for m in client.images]
         assert all(b > a for a, b in zip(stamps, stamps[1:]))
         assert client.spin_until(lambda: len(client.step_times) >= 4, 10)
+        _await_status(client, mode="timer", fps_target="20")  # /diagnostics is absolute: outside the namespace
     finally:
         client.close()
         out = _stop(node)

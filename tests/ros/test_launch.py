@@ -37,5 +37,5 @@ def test_package_installs_the_launch_files_and_declares_its_dependencies():
     setup = (REPO / "setup.py").read_text()
     assert "genie_sim.launch.py" in setup and "genie_sim.params.yaml" in setup
     xml = (REPO / "package.xml").read_text()
-    for dep in ("rclpy", "sensor_msgs", "std_msgs", "std_srvs", "launch_ros"):
+    for dep in ("rclpy", "sensor_msgs", "std_msgs", "std_srvs", "diagnostic_msgs", "launch_ros"):
         assert f"<exec_depend>{dep}</exec_depend>" in xml

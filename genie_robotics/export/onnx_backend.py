@@ -1,7 +1,7 @@
-"""The world model on ONNX Runtime: same reset/step/rollout as `WorldModel`.
+"""The rollout backend on ONNX Runtime: `WorldModel(OnnxBackend(export_dir))`.
 
-The three exported graphs replace the three model calls of a cached rollout; the MaskGIT
-schedule, sampling and cache bookkeeping are the PyTorch `WorldModel`'s own host code.
+The three exported graphs (encoder, dynamics step, decoder step) are the model calls of a
+cached rollout; the MaskGIT schedule, sampling and state stay in `WorldModel`'s one loop.
 Providers are tried in the order TensorRT -> CUDA -> CPU among those available, and
 `provider` says which one the session really runs on: onnxruntime-gpu silently falls back to
 CPU when the CUDA/cuDNN libraries are missing, which is detected and warned about.
@@ -22,7 +22,7 @@ import torch
 from genie_robotics.config import GenieConfig
 from genie_robotics.errors import GenieError
 from genie_robotics.export.onnx_export import METADATA_FILE
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.models.rollout_backend import RolloutBackend
 from genie_robotics.nn.st_transformer import TemporalCache
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -41,9 +41,8 @@ def choose_providers(requested: list[str] | None = None) -> list[str]:
     return wanted
 
 
-class OnnxWorldModel(WorldModel):
-    def __init__(self, export_dir: str | Path, providers: list[str] | None = None, maskgit_steps: int | None = None,
-                 temperature: float | None = None, schedule: str | None = None, seed: int = 0) -> None:
+class OnnxBackend(RolloutBackend):
+    def __init__(self, export_dir: str | Path, providers: list[str] | None = None) -> None:
         import onnxruntime as ort
 
         export_dir = Path(export_dir)
@@ -52,29 +51,22 @@ class OnnxWorldModel(WorldModel):
             raise GenieError(f"{export_dir} is not an ONNX export (no {METADATA_FILE}); run `genie-robotics export` first")
         self.meta = json.loads(meta_path.read_text())
         self.cfg = GenieConfig.load(export_dir / "config.yaml")
-        dc = self.cfg.dynamics
-        self.maskgit_steps = maskgit_steps if maskgit_steps is not None else dc.maskgit_steps
-        self.temperature = temperature if temperature is not None else dc.temperature
-        self.schedule = schedule or dc.schedule
-        self.use_cache = True
-        self.state = None
-        self.genie = None
         wanted = choose_providers(providers)
         self.sessions = {
             name: ort.InferenceSession(str(export_dir / info["file"]), providers=wanted)
             for name, info in self.meta["graphs"].items()
         }
         self.provider = self.sessions["dynamics_step"].get_providers()[0]
+        self.name = f"onnx ({self.provider})"
         if self.provider != wanted[0]:
             warnings.warn(f"ONNX Runtime asked for {wanted[0]} but runs on {self.provider} "
                           "(GPU libraries missing?)", RuntimeWarning, stacklevel=2)
         on_gpu = self.provider in GPU_PROVIDERS and torch.cuda.is_available()
         self.device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.outputs = {name: [(o.name, ORT_TO_TORCH[o.type]) for o in sess.get_outputs()]
                         for name, sess in self.sessions.items()}
 
-    def _single(self, batch: int) -> None:
+    def check_batch(self, batch: int) -> None:
         if batch != 1 and not self.meta.get("dynamic_batch"):
             raise GenieError(f"the ONNX graphs are exported for batch 1; got a batch of {batch} "
                              "(export with --dynamic-batch for batched rollouts)")
@@ -113,13 +105,10 @@ class OnnxWorldModel(WorldModel):
         session.run_with_iobinding(binding)
         return outputs
 
-    def encode_frames(self, frames_BHWC: torch.Tensor) -> torch.Tensor:
-        self._single(frames_BHWC.shape[0])
+    def encode(self, frames_BHWC: torch.Tensor) -> torch.Tensor:
         return self._run("encoder", frames_BHWC)[0]
 
     def empty_caches(self, batch: int) -> tuple[TemporalCache, TemporalCache]:
-        self._single(batch)
-
         def empty(shape):
             L, N, H, C, D = shape
             zeros = torch.zeros(L, batch * N, H, C, D, device=self.device)
@@ -132,33 +121,7 @@ class OnnxWorldModel(WorldModel):
         logits, k, v = self._run("dynamics_step", tokens_BN, action, cache.keys_LXHCD, cache.values_LXHCD, cache.valid_C)
         return logits, k, v
 
-    def decode_step(self, tokens_BN, cache):
+    def decode(self, tokens_BN, cache):
         frame, k, v = self._run("decoder_step", tokens_BN, cache.keys_LXHCD, cache.values_LXHCD, cache.valid_C)
         return frame, cache.append(k, v)
 
-
-def load_world_model(path: str | Path, backend: str = "auto", providers: list[str] | None = None, **kwargs) -> WorldModel:
-    """A `WorldModel` (torch) or `OnnxWorldModel` for a checkpoint or an ONNX export directory.
-
-    backend "auto" picks ONNX for an export directory and PyTorch for a checkpoint; "onnx" on
-    a checkpoint exports it to a temporary directory first, removed once the sessions have
-    loaded the graphs (they hold them in memory).
-    """
-    import tempfile
-
-    from genie_robotics.export.onnx_export import export_onnx
-
-    path = Path(path)
-    is_export = (path / METADATA_FILE).is_file()
-    if backend == "auto":
-        backend = "onnx" if is_export else "torch"
-    if backend == "torch":
-        if is_export:
-            raise GenieError(f"{path} is an ONNX export; use backend onnx, or point at the checkpoint")
-        return WorldModel.from_checkpoint(path, **kwargs)
-    if backend != "onnx":
-        raise GenieError(f"backend must be auto, onnx or torch, got {backend!r}")
-    if is_export:
-        return OnnxWorldModel(path, providers=providers, **kwargs)
-    with tempfile.TemporaryDirectory(prefix="genie_onnx_") as tmp:
-        return OnnxWorldModel(export_onnx(path, tmp), providers=providers, **kwargs)

@@ -1,0 +1,112 @@
+"""The model calls a rollout needs, behind one small interface, so that `WorldModel` holds the
+one rollout loop (sampling, state, input checks) whatever runs the networks.
+
+A backend turns prompt frames into tokens (`encode`), scores a candidate next frame's tokens
+given the frames so far (`logits`), appends a finished frame to the dynamics context
+(`commit`), and decodes a finished frame (`decode`). What "the frames so far" is, the backend
+decides: a fixed-size temporal key/value cache (`TorchBackend`, and the ONNX Runtime backend in
+export/onnx_backend.py), or the whole token history recomputed at every call
+(`FullHistoryBackend`, the exact baseline of the cache benchmarks).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from genie_robotics.config import GenieConfig
+from genie_robotics.models.genie import Genie
+from genie_robotics.nn.st_transformer import TemporalCache
+
+
+class RolloutBackend:
+    """Cached backends implement the four `*_step`/`empty_caches`/`encode` calls below;
+    `logits` and `commit` follow from `dynamics_step`."""
+
+    name: str
+    cfg: GenieConfig
+    device: torch.device
+
+    def check_batch(self, batch: int) -> None:
+        """GenieError if this backend cannot roll out `batch` worlds at once."""
+
+    def encode(self, frames_BHWC: torch.Tensor) -> torch.Tensor:
+        """Token indices [B, N] of uint8 frames [B, H, W, 3]."""
+        raise NotImplementedError
+
+    def empty_caches(self, batch: int):
+        """(dynamics context, decoder context) of a rollout with no frames yet."""
+        raise NotImplementedError
+
+    def dynamics_step(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache: TemporalCache):
+        """Logits [B, N, V] of a new frame reached by `actions_B` (None: the prompt) and its k, v."""
+        raise NotImplementedError
+
+    def decode(self, tokens_BN: torch.Tensor, cache):
+        """A new frame in [-1, 1], [B, H, W, 3], and the decoder context with it appended."""
+        raise NotImplementedError
+
+    def logits(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor, cache) -> torch.Tensor:
+        return self.dynamics_step(tokens_BN, actions_B, cache)[0]
+
+    def commit(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache):
+        """The dynamics context with this finished frame appended."""
+        _, keys, values = self.dynamics_step(tokens_BN, actions_B, cache)
+        return cache.append(keys, values)
+
+
+class TorchBackend(RolloutBackend):
+    """The Genie stack in PyTorch with temporal key/value caches: one MaskGIT iteration costs one
+    frame's forward pass whatever the history."""
+
+    def __init__(self, genie: Genie, device: torch.device | str = "cpu") -> None:
+        self.genie = genie.to(device).eval()
+        self.cfg, self.device, self.name = genie.cfg, torch.device(device), "torch"
+
+    def encode(self, frames_BHWC):
+        return self.genie.tokenizer.encode(frames_BHWC[:, None])[:, 0]
+
+    def empty_caches(self, batch):
+        return (self.genie.dynamics.empty_cache(batch, self.device),
+                self.genie.tokenizer.empty_decoder_cache(batch, self.device))
+
+    def dynamics_step(self, tokens_BN, actions_B, cache):
+        codes_BD = None if actions_B is None else self.genie.lam.action_codes(actions_B)
+        return self.genie.dynamics.step(tokens_BN, codes_BD, cache)
+
+    def decode(self, tokens_BN, cache):
+        return self.genie.tokenizer.decode_step(tokens_BN, cache)
+
+
+@dataclass
+class History:
+    """Every frame's tokens [B, T, N] and the action codes [B, T-1, D] between them."""
+
+    tokens_BTN: torch.Tensor | None = None
+    codes_BTD: torch.Tensor | None = None
+
+
+class FullHistoryBackend(TorchBackend):
+    """No cache: every call runs the model over the whole history (exact; cost grows with it).
+    The baseline that the cached backends are measured and tested against."""
+
+    def empty_caches(self, batch):
+        return History(), History()
+
+    def _extended(self, tokens_BN, actions_B, history: History) -> History:
+        if history.tokens_BTN is None:  # the prompt
+            code_dim = self.cfg.lam.quantizer.code_dim
+            return History(tokens_BN[:, None], torch.zeros(tokens_BN.shape[0], 0, code_dim, device=self.device))
+        return History(torch.cat((history.tokens_BTN, tokens_BN[:, None]), dim=1),
+                       torch.cat((history.codes_BTD, self.genie.lam.action_codes(actions_B)[:, None]), dim=1))
+
+    def logits(self, tokens_BN, actions_B, history):
+        extended = self._extended(tokens_BN, actions_B, history)
+        return self.genie.dynamics(extended.tokens_BTN, extended.codes_BTD)[:, -1]
+
+    def commit(self, tokens_BN, actions_B, history):
+        return self._extended(tokens_BN, actions_B, history)
+
+    def decode(self, tokens_BN, history):
+        tokens_BTN = tokens_BN[:, None] if history.tokens_BTN is None else torch.cat((history.tokens_BTN, tokens_BN[:, None]), 1)
+        return self.genie.tokenizer.decode(tokens_BTN)[:, -1], History(tokens_BTN)
