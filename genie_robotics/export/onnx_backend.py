@@ -14,6 +14,7 @@ sampling through torch ops on the same device); on CPU the binding avoids copies
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import torch
 
 from genie_robotics.config import GenieConfig
 from genie_robotics.errors import GenieError
-from genie_robotics.export.onnx_export import METADATA_FILE
+from genie_robotics.export.onnx_export import METADATA_FILE, graph_cache
 from genie_robotics.models.rollout_backend import RolloutBackend
 from genie_robotics.nn.st_transformer import TemporalCache
 
@@ -41,8 +42,30 @@ def choose_providers(requested: list[str] | None = None) -> list[str]:
     return wanted
 
 
+# Session settings, chosen by measurement on 2 CPU cores (bench/onnx_session.py): all graph
+# optimisations; one intra-op thread per core; worker threads that sleep instead of spinning
+# between runs, so they do not steal the cores from the sampling code that runs between graphs.
+SESSION_SETTINGS = {"optimization": "all", "threads": 0, "spinning": False}
+
+
+def session_options(optimization: str = "all", threads: int = 0, spinning: bool = False):
+    """onnxruntime.SessionOptions for `optimization` (disable/basic/extended/all), `threads`
+    intra-op threads (0: one per core) and spinning worker threads or not."""
+    import onnxruntime as ort
+
+    levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    options = ort.SessionOptions()
+    options.graph_optimization_level = levels[optimization]
+    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return options
+
+
 class OnnxBackend(RolloutBackend):
-    def __init__(self, export_dir: str | Path, providers: list[str] | None = None) -> None:
+    def __init__(self, export_dir: str | Path, providers: list[str] | None = None, settings: dict | None = None) -> None:
+        """`settings`: keyword arguments of `session_options` (default SESSION_SETTINGS)."""
         import onnxruntime as ort
 
         export_dir = Path(export_dir)
@@ -53,7 +76,8 @@ class OnnxBackend(RolloutBackend):
         self.cfg = GenieConfig.load(export_dir / "config.yaml")
         wanted = choose_providers(providers)
         self.sessions = {
-            name: ort.InferenceSession(str(export_dir / info["file"]), providers=wanted)
+            name: ort.InferenceSession(str(export_dir / info["file"]), session_options(**(settings or SESSION_SETTINGS)),
+                                       providers=wanted)
             for name, info in self.meta["graphs"].items()
         }
         self.provider = self.sessions["dynamics_step"].get_providers()[0]
@@ -112,16 +136,16 @@ class OnnxBackend(RolloutBackend):
         def empty(shape):
             L, N, H, C, D = shape
             zeros = torch.zeros(L, batch * N, H, C, D, device=self.device)
-            return TemporalCache(zeros, zeros.clone(), torch.zeros(C, dtype=torch.bool, device=self.device))
+            return TemporalCache(zeros, zeros.clone(), torch.zeros(C, dtype=torch.bool, device=self.device), zeros.clone())
 
         return empty(self.meta["dynamics_cache_shape"]), empty(self.meta["decoder_cache_shape"])
 
     def dynamics_step(self, tokens_BN, actions_B, cache):
         action = torch.full((tokens_BN.shape[0],), self.cfg.num_actions) if actions_B is None else actions_B.long()
-        logits, k, v = self._run("dynamics_step", tokens_BN, action, cache.keys_LXHCD, cache.values_LXHCD, cache.valid_C)
+        logits, k, v = self._run("dynamics_step", tokens_BN, action, *graph_cache(cache))
         return logits, k, v
 
     def decode(self, tokens_BN, cache):
-        frame, k, v = self._run("decoder_step", tokens_BN, cache.keys_LXHCD, cache.values_LXHCD, cache.valid_C)
+        frame, k, v = self._run("decoder_step", tokens_BN, *graph_cache(cache))
         return frame, cache.append(k, v)
 

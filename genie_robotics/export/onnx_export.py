@@ -2,7 +2,8 @@
 
   encoder.onnx        frame uint8 [1, H, W, 3] -> tokens int64 [1, N]
   dynamics_step.onnx  tokens [1, N], action int64 [1] (num_actions = "no action", the prompt),
-                      the temporal cache (keys, values [L, N, heads, C, head_dim], valid bool [C])
+                      the temporal cache (per layer: keys rotated by slot and values [N, heads, C,
+                      head_dim]; valid bool [C])
                       -> logits [1, N, V], this frame's keys/values [L, N, heads, head_dim]
   decoder_step.onnx   tokens [1, N] + the decoder's cache -> frame float [1, H, W, 3] in [-1, 1],
                       this frame's keys/values
@@ -31,8 +32,20 @@ from genie_robotics.nn.st_transformer import TemporalCache
 OPSET = 17
 METADATA_FILE = "genie_onnx.json"
 GRAPHS = ("encoder", "dynamics_step", "decoder_step")
-CACHE_IN = ["cache_keys", "cache_values", "cache_valid"]
 CACHE_OUT = ["new_keys", "new_values"]
+
+
+def cache_inputs(layers: int) -> list[str]:
+    """Graph input names of a cache: one keys and one values tensor per layer (ONNX has no views,
+    so slicing a stacked [L, ...] input would copy the whole cache at every MaskGIT iteration),
+    then the valid mask."""
+    return [*(f"cache_keys_{i}" for i in range(layers)), *(f"cache_values_{i}" for i in range(layers)), "cache_valid"]
+
+
+def _readable(cache_tensors: tuple[torch.Tensor, ...]) -> TemporalCache:
+    """The cache a graph reads, from its per-layer inputs (keys..., values..., valid)."""
+    layers = (len(cache_tensors) - 1) // 2
+    return TemporalCache.readable(cache_tensors[:layers], cache_tensors[layers:-1], cache_tensors[-1])
 
 
 class EncoderGraph(nn.Module):
@@ -49,12 +62,12 @@ class DynamicsStepGraph(nn.Module):
         super().__init__()
         self.genie = genie
 
-    def forward(self, tokens_BN, action_B, keys, values, valid):
+    def forward(self, tokens_BN, action_B, *cache_tensors):
         g = self.genie
         none_B = action_B >= g.cfg.num_actions  # the prompt frame: no action leads into it
         codes_BD = g.lam.action_codes(torch.where(none_B, torch.zeros_like(action_B), action_B))
         emb_BD = torch.where(none_B[:, None], g.dynamics.no_action.expand(action_B.shape[0], -1), g.dynamics.action_in(codes_BD))
-        return g.dynamics.step_embedded(tokens_BN, emb_BD, TemporalCache(keys, values, valid))
+        return g.dynamics.step_embedded(tokens_BN, emb_BD, _readable(cache_tensors))
 
 
 class DecoderStepGraph(nn.Module):
@@ -62,14 +75,14 @@ class DecoderStepGraph(nn.Module):
         super().__init__()
         self.genie = genie
 
-    def forward(self, tokens_BN, keys, values, valid):
-        return self.genie.tokenizer.decode_frame(tokens_BN, TemporalCache(keys, values, valid))
+    def forward(self, tokens_BN, *cache_tensors):
+        return self.genie.tokenizer.decode_frame(tokens_BN, _readable(cache_tensors))
 
 
 # Which dimension of each named input/output is the batch ("batch") or batch x tokens ("batch_tokens").
 BATCH_AXES = {"frame": {0: "batch"}, "tokens": {0: "batch"}, "action": {0: "batch"}, "logits": {0: "batch"},
-              "cache_keys": {1: "batch_tokens"}, "cache_values": {1: "batch_tokens"},
               "new_keys": {1: "batch_tokens"}, "new_values": {1: "batch_tokens"}}
+CACHE_BATCH_AXES = {0: "batch_tokens"}  # every per-layer cache input [X, heads, C, head_dim]
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = False) -> Path:
@@ -88,18 +101,17 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
     frame = torch.zeros(B, cfg.height, cfg.width, 3, dtype=torch.uint8)
     jobs = {
         "encoder": (EncoderGraph(genie), (frame,), ["frame"], ["tokens"]),
-        "dynamics_step": (DynamicsStepGraph(genie),
-                          (tokens, torch.full((B,), cfg.num_actions), dyn_cache.keys_LXHCD, dyn_cache.values_LXHCD,
-                           dyn_cache.valid_C),
-                          ["tokens", "action", *CACHE_IN], ["logits", *CACHE_OUT]),
-        "decoder_step": (DecoderStepGraph(genie), (tokens, dec_cache.keys_LXHCD, dec_cache.values_LXHCD, dec_cache.valid_C),
-                         ["tokens", *CACHE_IN], ["frame", *CACHE_OUT]),
+        "dynamics_step": (DynamicsStepGraph(genie), (tokens, torch.full((B,), cfg.num_actions), *graph_cache(dyn_cache)),
+                          ["tokens", "action", *cache_inputs(len(dyn_cache.values_LXHCD))], ["logits", *CACHE_OUT]),
+        "decoder_step": (DecoderStepGraph(genie), (tokens, *graph_cache(dec_cache)),
+                         ["tokens", *cache_inputs(len(dec_cache.values_LXHCD))], ["frame", *CACHE_OUT]),
     }
     for name, (module, args, inputs, outputs) in jobs.items():
         with torch.no_grad(), warnings.catch_warnings():
             # The tracer warns about Python-level shape arithmetic; every shape here is static.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            axes = {n: BATCH_AXES[n] for n in (*inputs, *outputs) if n in BATCH_AXES} if dynamic_batch else None
+            axes = {n: BATCH_AXES.get(n, CACHE_BATCH_AXES) for n in (*inputs, *outputs)
+                    if n in BATCH_AXES or n.startswith("cache_") and n != "cache_valid"} if dynamic_batch else None
             torch.onnx.export(module, args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
                               opset_version=OPSET, dynamo=False, dynamic_axes=axes)
     cfg.save(out / CONFIG_FILE)
@@ -121,6 +133,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
     }
     (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out
+
+
+def graph_cache(cache: TemporalCache) -> tuple[torch.Tensor, ...]:
+    """A cache as a graph's inputs: per-layer views of what attention reads, and the valid mask."""
+    return (*cache.rotated_keys_LXHCD.unbind(0), *cache.values_LXHCD.unbind(0), cache.valid_C)
 
 
 def _per_element(shape_LXHCD, batch: int) -> list[int]:

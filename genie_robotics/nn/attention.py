@@ -30,6 +30,23 @@ class SelfAttention(nn.Module):
         X, _, S, _ = o.shape
         return self.out(o.transpose(1, 2).reshape(X, S, -1))
 
+    def attend_cached(self, q_XH1K: torch.Tensor, k_XH1K: torch.Tensor, v_XH1K: torch.Tensor, cached_keys_XHCK: torch.Tensor,
+                      cached_values_XHCK: torch.Tensor, valid_C: torch.Tensor) -> torch.Tensor:
+        """Output [X, 1, dim] of one new query against the cached keys/values and its own.
+
+        The same attention as `attend` over the cache with the new key/value appended, without
+        building that concatenation: scores against the cache and against itself are computed
+        apart and share one softmax (copying the cache cost more than attending to it).
+        """
+        scale = q_XH1K.shape[-1] ** -0.5
+        cached_XH1C = (q_XH1K @ cached_keys_XHCK.transpose(-1, -2)).masked_fill(~valid_C, float("-inf"))
+        own_XH11 = (q_XH1K * k_XH1K).sum(-1, keepdim=True)
+        weights_XH1S = torch.softmax(torch.cat((cached_XH1C, own_XH11), dim=-1) * scale, dim=-1)
+        C = cached_keys_XHCK.shape[2]
+        o_XH1K = weights_XH1S[..., :C] @ cached_values_XHCK + weights_XH1S[..., C:] * v_XH1K
+        X = o_XH1K.shape[0]
+        return self.out(o_XH1K.transpose(1, 2).reshape(X, 1, -1))
+
     def forward(self, x_XSD: torch.Tensor) -> torch.Tensor:
         """Unmasked attention over S (the spatial layer: all tokens of one frame)."""
         return self.attend(*self.project(x_XSD))

@@ -10,6 +10,7 @@ values, so generating a frame costs one frame's forward pass however long the hi
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,14 +27,24 @@ class TemporalCache:
     """Temporal keys/values of the last `capacity` frames, for every layer and spatial position.
 
     X = batch x tokens per frame. Slots are right-aligned: the newest frame sits in the last
-    slot and `valid_C` marks which slots hold a frame. Keys are stored before the rotary
-    rotation and rotated by their slot index at use, so shapes never change (ONNX-friendly)
-    and positions stay small however long the rollout.
+    slot and `valid_C` marks which slots hold a frame, so shapes never change (ONNX-friendly)
+    and positions stay small however long the rollout. Attention reads `rotated_keys_LXHCD`,
+    the keys rotated by their slot index; they are rotated once when a frame is appended, not
+    at every MaskGIT iteration. The unrotated `keys_LXHCD` are kept so that the slide to the
+    next slot can rotate them afresh (exactly, whatever the dtype); an exported graph receives
+    only what attention reads (`readable`).
     """
 
-    keys_LXHCD: torch.Tensor
-    values_LXHCD: torch.Tensor
+    keys_LXHCD: torch.Tensor | None
+    values_LXHCD: torch.Tensor | Sequence[torch.Tensor]
     valid_C: torch.Tensor
+    rotated_keys_LXHCD: torch.Tensor | Sequence[torch.Tensor]
+
+    @classmethod
+    def readable(cls, rotated_keys_LXHCD, values_LXHCD, valid_C: torch.Tensor) -> TemporalCache:
+        """A cache that attention can read but nothing can append to (an ONNX graph's inputs,
+        where keys and values may come as one tensor per layer)."""
+        return cls(None, values_LXHCD, valid_C, rotated_keys_LXHCD)
 
     @property
     def frames(self) -> int:
@@ -46,7 +57,9 @@ class TemporalCache:
         keys = torch.cat((self.keys_LXHCD[:, :, :, 1:], keys_LXHD[:, :, :, None]), dim=3)
         values = torch.cat((self.values_LXHCD[:, :, :, 1:], values_LXHD[:, :, :, None]), dim=3)
         valid = torch.cat((self.valid_C[1:], self.valid_C.new_ones(1)))
-        return TemporalCache(keys, values, valid)
+        C, head_dim = keys.shape[3], keys.shape[4]
+        cos_CD, sin_CD = rotary_angles(torch.arange(C, device=keys.device), head_dim)
+        return TemporalCache(keys, values, valid, apply_rotary(keys, cos_CD, sin_CD))
 
 
 class STBlock(nn.Module):
@@ -71,19 +84,18 @@ class STBlock(nn.Module):
         return h.view(B, N, T, D).transpose(1, 2)
 
     def step(
-        self, x_BND: torch.Tensor, keys_XHCD: torch.Tensor, values_XHCD: torch.Tensor, valid_C: torch.Tensor
+        self, x_BND: torch.Tensor, rotated_keys_XHCD: torch.Tensor, values_XHCD: torch.Tensor, valid_C: torch.Tensor,
+        cos_1D: torch.Tensor, sin_1D: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One new frame against cached past frames; returns it and its own (unrotated) k, v."""
+        """One new frame against cached past frames (the new frame's rotary angles `cos_1D`,
+        `sin_1D`: its slot is the one after the cache); returns it and its own unrotated k, v."""
         B, N, D = x_BND.shape
-        C = keys_XHCD.shape[2]
         h = x_BND + self.spatial(self.spatial_norm(x_BND))
         h = h.reshape(B * N, 1, D)
         q, k, v = self.temporal.project(self.temporal_norm(h))
-        cos, sin = rotary_angles(torch.arange(C + 1, device=h.device), q.shape[-1])
-        keys = apply_rotary(torch.cat((keys_XHCD, k), dim=2), cos, sin)
-        values = torch.cat((values_XHCD, v), dim=2)
-        mask = torch.cat((valid_C, valid_C.new_ones(1))).view(1, 1, 1, C + 1)
-        h = h + self.temporal.attend(apply_rotary(q, cos[C:], sin[C:]), keys, values, mask)
+        attended = self.temporal.attend_cached(apply_rotary(q, cos_1D, sin_1D), apply_rotary(k, cos_1D, sin_1D), v,
+                                               rotated_keys_XHCD, values_XHCD, valid_C)
+        h = h + attended
         h = h + self.ffn(self.ffn_norm(h))
         return h.view(B, N, D), k[:, :, 0], v[:, :, 0]
 
@@ -111,17 +123,17 @@ class STTransformer(nn.Module):
     def empty_cache(self, batch: int, tokens: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> TemporalCache:
         cfg = self.cfg
         shape = (cfg.depth, batch * tokens, cfg.heads, self.window - 1, cfg.dim // cfg.heads)
-        return TemporalCache(
-            torch.zeros(shape, device=device, dtype=dtype),
-            torch.zeros(shape, device=device, dtype=dtype),
-            torch.zeros(self.window - 1, device=device, dtype=torch.bool),
-        )
+        zeros = torch.zeros(shape, device=device, dtype=dtype)
+        return TemporalCache(zeros, zeros.clone(), torch.zeros(self.window - 1, device=device, dtype=torch.bool), zeros.clone())
 
     def step(self, x_BND: torch.Tensor, cache: TemporalCache) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Output for one new frame, plus its keys/values [L, X, H, D] for `cache.append`."""
         new_keys, new_values = [], []
+        C = cache.valid_C.shape[0]
+        cos_1D, sin_1D = rotary_angles(torch.full((1,), C, device=x_BND.device), self.cfg.dim // self.cfg.heads)
         for layer, block in enumerate(self.blocks):
-            x_BND, k, v = block.step(x_BND, cache.keys_LXHCD[layer], cache.values_LXHCD[layer], cache.valid_C)
+            x_BND, k, v = block.step(x_BND, cache.rotated_keys_LXHCD[layer], cache.values_LXHCD[layer], cache.valid_C,
+                                     cos_1D, sin_1D)
             new_keys.append(k)
             new_values.append(v)
         return self.norm(x_BND), torch.stack(new_keys), torch.stack(new_values)

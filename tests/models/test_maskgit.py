@@ -33,3 +33,14 @@ def test_low_temperature_follows_the_logits():
     logits[..., 2] = 10.0
     out = maskgit_sample(lambda t: logits, 1, 8, 4, 4, 0.5, generator=torch.Generator().manual_seed(0))
     assert (out == 2).all()
+
+
+def test_inverse_cdf_sampling_draws_each_class_at_its_probability():
+    from genie_robotics.models.maskgit import sample_categorical
+
+    probs_NV = torch.tensor([[0.0, 0.2, 0.0, 0.5, 0.3], [0.9, 0.0, 0.1, 0.0, 0.0]])
+    draws_BN = sample_categorical(probs_NV.repeat(50_000, 1)[None], torch.Generator().manual_seed(0))
+    for row, probs_V in enumerate(probs_NV):
+        freq_V = torch.bincount(draws_BN[0, row::2], minlength=5) / 50_000
+        assert torch.allclose(freq_V, probs_V, atol=0.01), (freq_V, probs_V)
+        assert (freq_V[probs_V == 0] == 0).all()  # a class of probability 0 is never drawn
