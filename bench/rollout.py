@@ -6,6 +6,8 @@ length and the MaskGIT step count differ. Prints one JSON object.
   cache:  WorldModel cached vs recomputed (batch 1), per MaskGIT step count and context length.
   --onnx: the same weights exported to ONNX; the ONNX Runtime backend (batch 1, IO binding) vs the cached
           PyTorch WorldModel at each context, with the provider ONNX Runtime really runs on.
+  --num-envs 1 4 16: several worlds in one batched step on the ONNX Runtime backend (exported with a
+          batch dimension, as the node does for num_envs > 1): frames/s per world and in total.
   --profile: where a frame's time goes (bench/rollout_profile.py), PyTorch and ONNX Runtime side
           by side, on the shipped checkpoint (or --checkpoint), plus the node's conversion + publish.
 Usage: python bench/rollout.py [--preset tiny] [--contexts 1 4 8 16] [--maskgit-steps 25] [--onnx] [--profile]
@@ -94,6 +96,27 @@ def profile(args) -> dict:
             "context_frames": cfg.frames, "rows": rows, "node_publish_ms": node_publish_ms(cfg.height, cfg.width)}
 
 
+def num_envs(args) -> dict:
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.export.onnx_backend import OnnxBackend
+    from genie_robotics.export.onnx_export import export_onnx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from rollout_profile import profile_steps
+
+    checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = OnnxBackend(export_onnx(checkpoint, tmp, dynamic_batch=True), args.providers)
+    rows = []
+    for steps in args.maskgit_steps:
+        for worlds in args.num_envs:
+            row = profile_steps(backend, steps, args.frames, worlds=worlds)
+            rows.append({"maskgit_steps": steps, "num_envs": worlds, "frames_per_s_per_env": row["frames_per_s"],
+                         "frames_per_s_total": round(row["frames_per_s"] * worlds, 2), "step_ms": row["step_ms"]})
+    return {"bench": "rollout_num_envs", "checkpoint": str(checkpoint), "backend": backend.name,
+            "threads": torch.get_num_threads(), "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
@@ -107,7 +130,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="only the per-part profile of a generated frame")
     parser.add_argument("--checkpoint", help="--profile: checkpoint directory (default: the shipped one)")
     parser.add_argument("--frames", type=int, default=8, help="--profile: generated frames timed per row")
+    parser.add_argument("--num-envs", type=int, nargs="+", help="only frames/s of this many worlds per batched step")
     args = parser.parse_args()
+    if args.num_envs:
+        print(json.dumps(num_envs(args), indent=2))
+        return
     if args.profile:
         print(json.dumps(profile(args), indent=2))
         return

@@ -65,25 +65,27 @@ class TimedBackend(RolloutBackend):
         return self._timed("decode", self.inner.decode, tokens_BN, cache)
 
 
-def profile_steps(backend: RolloutBackend, maskgit_steps: int, frames: int, seed: int = 0) -> dict:
-    """Milliseconds per generated frame in each part, at a full temporal context (the first
-    context-filling steps are not timed), and the reset's encode."""
+def profile_steps(backend: RolloutBackend, maskgit_steps: int, frames: int, seed: int = 0, worlds: int = 1) -> dict:
+    """Milliseconds per generated frame (per batched step of `worlds` worlds) in each part, at a
+    full temporal context (the first context-filling steps are not timed), and the reset's encode."""
     timed = TimedBackend(backend)
     world = WorldModel(timed, maskgit_steps=maskgit_steps, seed=seed)
-    prompt = np.full((world.cfg.height, world.cfg.width, 3), 128, np.uint8)
+    prompts = np.full((worlds, world.cfg.height, world.cfg.width, 3), 128, np.uint8)
     timed.clear()
-    world.reset(prompt)
+    world.reset(prompts)
     encode_ms = 1e3 * timed.seconds["encode"]
+    actions_E = np.arange(worlds) % world.num_actions  # every world its own action
     for t in range(world.cfg.frames - 1):  # fill the context
-        world.step(t % world.num_actions)
+        world.step((actions_E + t) % world.num_actions)
     timed.clear()
     start = time.perf_counter()
     for t in range(frames):
-        world.step(t % world.num_actions)
+        world.step((actions_E + t) % world.num_actions)
     total_ms = 1e3 * (time.perf_counter() - start) / frames
     parts = {k: 1e3 * timed.seconds[k] / frames for k in PARTS}
     per_iteration = 1e3 * timed.seconds["maskgit_iteration"] / max(timed.calls["maskgit_iteration"], 1)
-    return {"backend": backend.name, "maskgit_steps": maskgit_steps, "frames_per_s": round(1e3 / total_ms, 3),
+    return {"backend": backend.name, "maskgit_steps": maskgit_steps, "worlds": worlds,
+            "frames_per_s": round(1e3 / total_ms, 3),
             "step_ms": round(total_ms, 2), "reset_encode_ms": round(encode_ms, 2),
             "maskgit_iteration_ms_each": round(per_iteration, 2),
             **{f"{k}_ms": round(v, 2) for k, v in parts.items()},

@@ -4,6 +4,12 @@ Times optimizer steps of `Genie.stage_loss` (what the DeepSpeed entry point runs
 random clips, so the numbers are the model's cost, not the data pipeline's (bench/data.py).
 On a GPU it also reports model FLOPs utilisation from a FLOP count of one step.
 Usage: python bench/train.py [--preset tiny] [--batch 4] [--frames 8] [--steps 5] [--compile]
+
+`--dynamics-peer [--baseline REV]`: only the dynamics phase at the fixed configuration of the
+public PyTorch Genie comparison (4 layers, width 256, 8 heads, vocabulary 1024, 16x16 tokens per
+frame, 16 frames, batch 2, fp32) at 1 and 2 threads; with `--baseline REV` the same model code
+at git revision REV is timed in the same run, alternating with this checkout, best of
+`--repeats`, each in its own process.
 """
 from __future__ import annotations
 
@@ -61,7 +67,81 @@ def measure(genie: Genie, stage: str, clips: torch.Tensor, steps: int, compiled:
     }
 
 
+PEER = {"depth": 4, "dim": 256, "heads": 8, "vocab": 1024, "frames": 16, "batch": 2}  # 64x64 frames, patch 4: 16x16
+
+
+def peer_tokens_per_s(threads: int, steps: int) -> float:
+    """Training tokens/second of the dynamics model alone at PEER, on random tokens and codes."""
+    from genie_robotics.models.dynamics import DynamicsModel
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    cfg.tokenizer.quantizer.num_codes = PEER["vocab"]
+    cfg.frames = PEER["frames"]
+    t = cfg.dynamics.transformer
+    t.depth, t.dim, t.heads = PEER["depth"], PEER["dim"], PEER["heads"]
+    model = DynamicsModel(cfg).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    B, T, N = PEER["batch"], PEER["frames"], cfg.tokens_per_frame
+    tokens_BTN = torch.randint(0, PEER["vocab"], (B, T, N))
+    codes_BTD = torch.randn(B, T - 1, cfg.lam.quantizer.code_dim)
+    generator = torch.Generator().manual_seed(0)
+
+    def one_step() -> None:
+        loss = model.loss(tokens_BTN, codes_BTD, generator)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    one_step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        one_step()
+    return B * T * N * steps / (time.perf_counter() - start)
+
+
+def dynamics_peer(args) -> dict:
+    """This checkout (and --baseline REV's model code) at PEER, alternating, each run its own process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    trees = {"current": repo}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.baseline:
+            archive = subprocess.run(["git", "-C", str(repo), "archive", args.baseline, "genie_robotics"],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+            trees["baseline"] = Path(tmp)
+        best: dict[str, dict[int, float]] = {name: {} for name in trees}
+        for _ in range(args.repeats):
+            for name, tree in trees.items():
+                for threads in (1, 2):
+                    env = {**os.environ, "PYTHONPATH": str(tree), "GENIE_PEER_WORKER": f"{threads},{args.steps}"}
+                    out = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, check=True)
+                    tokens_per_s, module = out.stdout.split()
+                    assert module.startswith(str(tree)), f"{name} ran the model code in {module}, not {tree}"
+                    best[name][threads] = max(best[name].get(threads, 0.0), float(tokens_per_s))
+    result = {"bench": "train_dynamics_peer", "config": PEER, "baseline": args.baseline, "repeats": args.repeats,
+              "tokens_per_s": {name: {str(k): round(v, 1) for k, v in rows.items()} for name, rows in best.items()}}
+    if args.baseline:
+        result["speedup_vs_baseline"] = {str(k): round(best["current"][k] / best["baseline"][k], 2) for k in (1, 2)}
+    return result
+
+
 def main() -> None:
+    import os
+
+    if "GENIE_PEER_WORKER" in os.environ:  # one timing in its own process (see dynamics_peer)
+        import genie_robotics
+
+        threads, steps = (int(v) for v in os.environ["GENIE_PEER_WORKER"].split(","))
+        print(peer_tokens_per_s(threads, steps), genie_robotics.__file__)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--batch", type=int, default=4)
@@ -69,7 +149,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dynamics-peer", action="store_true", help="only the dynamics model at the peer configuration")
+    parser.add_argument("--baseline", help="--dynamics-peer: also time the model code of this git revision")
+    parser.add_argument("--repeats", type=int, default=2, help="--dynamics-peer: best of this many runs each")
     args = parser.parse_args()
+    if args.dynamics_peer:
+        print(json.dumps(dynamics_peer(args), indent=2))
+        return
     torch.manual_seed(0)
     genie = Genie(preset(args.preset)).to(args.device)
     cfg = genie.cfg

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,10 @@ class GenieSimNode(Node):
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, spec.default, descriptor(name, spec))
         p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.num_envs = int(p["num_envs"])
         self.world = load_world_model(p["model_dir"] or SHIPPED_CHECKPOINT, p["backend"],
                                       [x for x in p["providers"] if x] or None, seed=int(p["seed"]),
+                                      batched=self.num_envs > 1,
                                       **sampling_overrides(int(p["maskgit_steps"]), float(p["temperature"])))
         cfg = self.world.cfg
         self.height, self.width, self.frame_id = cfg.height, cfg.width, p["frame_id"]
@@ -63,21 +66,26 @@ class GenieSimNode(Node):
                                       "camera_info carries no intrinsics")
         self.prompt = self._configured_prompt(p["prompt_image"])
         qos = qos_profile_sensor_data if p["sensor_qos"] else QoSProfile(depth=10)
-        self.image_pub = self.create_publisher(Image, "camera/image", qos)
-        self.info_pub = self.create_publisher(CameraInfo, "camera/camera_info", qos)
+        # One world: the plain topics. Several: each world's topics under env_<i>/.
+        self.namespaces = [""] if self.num_envs == 1 else [f"env_{i}/" for i in range(self.num_envs)]
+        self.image_pubs = [self.create_publisher(Image, f"{ns}camera/image", qos) for ns in self.namespaces]
+        self.info_pubs = [self.create_publisher(CameraInfo, f"{ns}camera/camera_info", qos) for ns in self.namespaces]
         self.step_time_pub = self.create_publisher(Float32, "~/step_time", 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # absolute, as in ROS
         self.failures: dict[str, int] = {}  # callback name -> inputs it refused or failed on
         self.frames_published = 0
         self.step_times_s: deque[float] = deque(maxlen=STEP_WINDOW)  # seconds per generated frame, newest last
-        self.create_subscription(UInt8, "action", self._guarded("action", self._on_action), ACTION_QUEUE_DEPTH)
+        for env, ns in enumerate(self.namespaces):
+            self.create_subscription(UInt8, f"{ns}action", self._guarded("action", partial(self._on_action, env)),
+                                     ACTION_QUEUE_DEPTH)
         self.create_subscription(Image, "prompt", self._guarded("prompt", self._on_prompt), 5)
         self.create_service(Trigger, "reset", self._on_reset, qos_profile=QoSProfile(depth=RESET_QUEUE_DEPTH))
         self.mode = p["mode"]
         if self.mode not in ("on_action", "timer"):
             self.get_logger().warning(f"unknown mode {self.mode!r}; using on_action")
             self.mode = "on_action"
-        self.held_action = 0
+        self.held_actions = np.zeros(self.num_envs, np.int64)  # each world's last action
+        self.acted: set[int] = set()  # on_action mode: worlds with an action since the last step
         self.at_prompt = False  # the world sits at the configured prompt, nothing generated since
         self._restart(self.prompt)
         self.at_prompt = True
@@ -111,7 +119,7 @@ class GenieSimNode(Node):
     def _start_timer(self, fps: float) -> None:
         if self.timer is not None:
             self.destroy_timer(self.timer)
-        self.timer = self.create_timer(1.0 / fps, self._guarded("timer", lambda: self._step(self.held_action)))
+        self.timer = self.create_timer(1.0 / fps, self._guarded("timer", lambda: self._step(self.held_actions)))
         self.target_fps = fps
 
     # --- diagnostics (ros_nodes/diagnostics.py) -------------------------------------------
@@ -127,7 +135,8 @@ class GenieSimNode(Node):
         totals = self._totals()
         covered_s, (frames, failures) = self.recent.update(time.monotonic(), totals)
         values = {"maskgit_steps": self.world.maskgit_steps, "temperature": f"{self.world.temperature:g}",
-                  "backend": self.backend_name, "mode": self.mode, "frames_published": totals[0], "failures": totals[1]}
+                  "backend": self.backend_name, "mode": self.mode, "num_envs": self.num_envs,
+                  "frames_published": totals[0], "failures": totals[1]}
         if self.target_fps is not None:
             values["fps_target"] = f"{self.target_fps:g}"
         status = world_model_status(
@@ -153,12 +162,15 @@ class GenieSimNode(Node):
         self.get_logger().warning(f"ignoring {name}: {exc}" if isinstance(exc, ValueError)
                                   else f"{name} failed ({type(exc).__name__}: {exc}); still running")
 
-    def _on_action(self, msg) -> None:
+    def _on_action(self, env: int, msg) -> None:
+        """World `env` takes this action; in on_action mode the worlds step together once each
+        has one (a vectorised environment's lockstep; with one world, every action steps)."""
         if msg.data >= self.world.num_actions:
             raise ValueError(f"{msg.data} is not a latent action (0..{self.world.num_actions - 1})")
-        self.held_action = int(msg.data)
-        if self.mode == "on_action":
-            self._step(self.held_action)
+        self.held_actions[env] = msg.data
+        self.acted.add(env)
+        if self.mode == "on_action" and len(self.acted) == self.num_envs:
+            self._step(self.held_actions)
 
     def _on_prompt(self, msg) -> None:
         self._restart(resize(image_to_rgb(msg), self.height, self.width))
@@ -167,7 +179,7 @@ class GenieSimNode(Node):
         """Every request is answered: success, or a refusal saying why."""
         try:
             if self.at_prompt:  # a burst of resets costs one restart, the rest republish it
-                self._publish(self.prompt_frame)
+                self._publish(self.prompt_frames)
             else:
                 self._restart(self.prompt)
                 self.at_prompt = True
@@ -186,22 +198,27 @@ class GenieSimNode(Node):
                 self.get_logger().warning(f"prompt_image: {exc}; using a grey frame")
         return np.full((self.height, self.width, 3), 128, np.uint8)
 
-    def _restart(self, frame: np.ndarray) -> None:
+    def _restart(self, frame_HWC: np.ndarray) -> None:
+        """Every world restarts from `frame_HWC`."""
         self.at_prompt = False
-        self.prompt_frame = self.world.reset(frame)
-        self._publish(self.prompt_frame)
+        self.acted.clear()
+        self.prompt_frames = self.world.reset(np.repeat(frame_HWC[None], self.num_envs, axis=0))
+        self._publish(self.prompt_frames)
 
-    def _step(self, action: int) -> None:
+    def _step(self, actions_E: np.ndarray) -> None:
         start = time.perf_counter()
         self.at_prompt = False
-        frame = self.world.step(action)
+        self.acted.clear()
+        frames_EHWC = self.world.step(actions_E)
         self.step_times_s.append(time.perf_counter() - start)
         self.step_time_pub.publish(Float32(data=self.step_times_s[-1]))
-        self._publish(frame)
+        self._publish(frames_EHWC)
 
-    def _publish(self, frame_HWC: np.ndarray) -> None:
-        img = rgb_to_image(frame_HWC, self.get_clock().now().to_msg(), self.frame_id)
-        info = camera_info(img.header, self.height, self.width, self.fovy_deg)
-        self.image_pub.publish(img)
-        self.info_pub.publish(info)
-        self.frames_published += 1
+    def _publish(self, frames_EHWC: np.ndarray) -> None:
+        """Each world's frame on its own topics, all stamped with one time (one batched step)."""
+        stamp = self.get_clock().now().to_msg()
+        for frame_HWC, image_pub, info_pub in zip(frames_EHWC, self.image_pubs, self.info_pubs):
+            img = rgb_to_image(frame_HWC, stamp, self.frame_id)
+            image_pub.publish(img)
+            info_pub.publish(camera_info(img.header, self.height, self.width, self.fovy_deg))
+            self.frames_published += 1

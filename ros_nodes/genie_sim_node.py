@@ -14,7 +14,8 @@ line, counted (the counts are logged at exit) and dropped, and the node keeps pu
 Queues (README, "QoS"; depths in ros_nodes/genie_sim.py): `action` keeps the newest 10
 messages, older ones are dropped under overload; `reset` keeps 1000 requests and answers every
 one it receives; a reset while the world already sits at the configured prompt only
-republishes it. `maskgit_steps`, `temperature` and `fps` can be changed while it runs
+republishes it. With `num_envs` N > 1, N worlds step as one batch, each with its topics under
+`env_<i>/` (README, "Several worlds"). `maskgit_steps`, `temperature` and `fps` can be changed while it runs
 (`ros2 param set`); the others are read-only (ros_nodes/parameters.py).
 
 Run: `ros2 run genie_sim genie_sim_node --ros-args -p model_dir:=...` or the bare console

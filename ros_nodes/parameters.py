@@ -31,6 +31,8 @@ PARAMETERS = {
     "fov_deg": Parameter(0.0, "vertical field of view of camera_info's intrinsics, degrees; 0 = the camera the "
                               "checkpoint's training video was rendered with (its data.json)", (0.0, 179.0)),
     "sensor_qos": Parameter(False, "best-effort sensor-data QoS for the camera topics instead of reliable"),
+    "num_envs": Parameter(1, "independent worlds stepped as one batch; above 1 each has its topics under env_<i>/ "
+                             "(on_action mode steps once every world has an action)", (1, 256)),
 }
 
 

@@ -184,13 +184,13 @@ class WorldModel:
 
 
 def load_world_model(path: str | Path, backend: str = "auto", providers: list[str] | None = None,
-                     device: torch.device | str = "cpu", **sampling) -> WorldModel:
+                     device: torch.device | str = "cpu", batched: bool = False, **sampling) -> WorldModel:
     """A world model for a checkpoint or an ONNX export directory.
 
     backend "auto" picks ONNX Runtime for an export directory and PyTorch for a checkpoint;
-    "onnx" on a checkpoint exports it to a temporary directory first, removed once the sessions
-    have loaded the graphs (they hold them in memory). `sampling`: maskgit_steps, temperature,
-    schedule, seed.
+    "onnx" on a checkpoint exports it to a temporary directory first (with a batch dimension
+    when `batched`), removed once the sessions have loaded the graphs (they hold them in
+    memory). `sampling`: maskgit_steps, temperature, schedule, seed.
     """
     import tempfile
 
@@ -210,6 +210,9 @@ def load_world_model(path: str | Path, backend: str = "auto", providers: list[st
     from genie_robotics.export.onnx_export import export_onnx
 
     if is_export:
-        return WorldModel(OnnxBackend(path, providers), **sampling)
+        onnx = OnnxBackend(path, providers)
+        if batched and not onnx.meta.get("dynamic_batch"):
+            raise GenieError(f"{path} is exported for batch 1; export with --dynamic-batch to roll out several worlds")
+        return WorldModel(onnx, **sampling)
     with tempfile.TemporaryDirectory(prefix="genie_onnx_") as tmp:
-        return WorldModel(OnnxBackend(export_onnx(path, tmp), providers), **sampling)
+        return WorldModel(OnnxBackend(export_onnx(path, tmp, dynamic_batch=batched), providers), **sampling)

@@ -115,3 +115,10 @@ def test_onnx_backend_on_a_checkpoint_leaves_no_temporary_export(tmp_path, monke
     assert isinstance(world.backend, OnnxBackend) and list(tmp_path.iterdir()) == []
     world.reset(np.zeros((64, 64, 3), np.uint8))
     assert world.step(3).shape == (64, 64, 3)  # the sessions run after their files are gone
+
+
+def test_a_batch_one_export_refuses_several_worlds_in_one_line(exported):
+    from genie_robotics.models.world_model import load_world_model
+
+    with pytest.raises(GenieError, match="exported for batch 1.*--dynamic-batch"):
+        load_world_model(exported[1], "onnx", batched=True)

@@ -4,6 +4,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -209,3 +210,41 @@ def test_timer_mode_free_runs_holding_the_last_action_in_a_namespace(ros_env):
         client.close()
         out = _stop(node)
     assert "mode timer" in out
+
+
+def test_several_worlds_step_in_lockstep_on_their_own_topics(ros_env):
+    """num_envs 3: each world on env_<i>/, one batched step once every world has an action."""
+    from std_msgs.msg import UInt8
+
+    node = _start_node("num_envs:=3", "backend:=onnx")  # the checkpoint exported with a batch dimension
+    clients = [GenieSimClient(f"genie_sim_env_client_{i}", namespace=f"/env_{i}") for i in range(3)]
+
+    def spin_all(condition, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not condition():
+            for c in clients:
+                c.spin_until(lambda: False, 0.02)
+        return condition()
+
+    try:
+        assert all(c.wait_for_node(120) for c in clients), "node never came up"
+        spin_all(lambda: False, 3)  # the start-up prompt frames, if they reach the clients at all
+        seen = [len(c.images) for c in clients]
+        clients[0].action_pub.publish(UInt8(data=2))
+        clients[1].action_pub.publish(UInt8(data=5))
+        assert not spin_all(lambda: any(len(c.images) > n for c, n in zip(clients, seen)), 5), \
+            "a world stepped before every world had an action"
+        clients[2].action_pub.publish(UInt8(data=7))
+        assert spin_all(lambda: all(len(c.images) > n for c, n in zip(clients, seen)), 60), "no batched step"
+        spin_all(lambda: False, 1)  # anything more would be a second step
+        assert [len(c.images) - n for c, n in zip(clients, seen)] == [1, 1, 1]
+        frames = [image_msg_to_array(c.images[-1]) for c in clients]
+        assert all(f.shape == (64, 64, 3) for f in frames)
+        assert len({stamp_seconds(c.images[-1]) for c in clients}) == 1  # one step, one stamp
+        assert not np.array_equal(frames[0], frames[2])  # different actions, different worlds
+    finally:
+        for c in clients[1:]:
+            c.node.destroy_node()
+        clients[0].close()
+        out = _stop(node)
+    assert "Traceback" not in out

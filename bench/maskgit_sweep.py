@@ -1,0 +1,83 @@
+"""Quality and speed of MaskGIT step counts (and temperatures) on held-out episodes: the numbers
+the checkpoint's default step count is chosen by.
+
+For every (steps, temperature): `genie-robotics eval`'s rollout PSNR, moving-region PSNR (both
+averaged over the horizon) and ΔtPSNR at t = 4, and the frames/second of the ONNX Runtime
+backend at a full context (bench/rollout_profile.py). The recommended default is the fewest
+steps whose rollout and moving-region PSNR are within `--tolerance` dB of the most steps swept
+at that temperature. Prints one JSON object (and writes it with --json).
+Usage: python bench/maskgit_sweep.py --data HELD_OUT_RLDS [--steps 1 2 4 8 12 25] [--temperatures 0.5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rollout_profile import profile_steps  # noqa: E402
+
+from genie_robotics.assets import SHIPPED_CHECKPOINT  # noqa: E402
+from genie_robotics.evaluation import EvalOptions, evaluate  # noqa: E402
+
+
+def quality(checkpoint: str, data: str, episodes: int, steps: int, temperature: float) -> dict:
+    result = evaluate(EvalOptions(model=Path(checkpoint), data=[data], episodes=episodes, horizon=8, maskgit_steps=steps,
+                                  temperature=temperature, progress=False))
+    moving = [v for v in result["moving_psnr"] if v is not None]
+    return {"maskgit_steps": steps, "temperature": temperature,
+            "rollout_psnr": round(float(np.mean(result["rollout_psnr"])), 3),
+            "moving_psnr": round(float(np.mean(moving)), 3),
+            "delta_psnr_t4": round(result["delta_psnr_t4"], 3),
+            "rollout_psnr_by_t": [round(v, 2) for v in result["rollout_psnr"]]}
+
+
+def recommend(rows: list[dict], tolerance: float) -> dict[float, int]:
+    """Per temperature: the fewest steps within `tolerance` dB of the most steps, on both PSNRs."""
+    chosen = {}
+    for temperature in sorted({r["temperature"] for r in rows}):
+        same = sorted((r for r in rows if r["temperature"] == temperature), key=lambda r: r["maskgit_steps"])
+        best = same[-1]
+        chosen[temperature] = next(r["maskgit_steps"] for r in same
+                                   if r["rollout_psnr"] >= best["rollout_psnr"] - tolerance
+                                   and r["moving_psnr"] >= best["moving_psnr"] - tolerance)
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(SHIPPED_CHECKPOINT))
+    parser.add_argument("--data", required=True, help="held-out RLDS dataset")
+    parser.add_argument("--episodes", type=int, default=32)
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 12, 25])
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.5])
+    parser.add_argument("--tolerance", type=float, default=0.3, help="dB below the most steps' quality still accepted")
+    parser.add_argument("--no-speed", action="store_true", help="quality only (speed wants a quiet machine)")
+    parser.add_argument("--json", help="also write the result here")
+    args = parser.parse_args()
+
+    rows = [quality(args.checkpoint, args.data, args.episodes, s, t) for t in args.temperatures for s in args.steps]
+    if not args.no_speed:
+        from genie_robotics.export.onnx_backend import OnnxBackend
+        from genie_robotics.export.onnx_export import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            backend = OnnxBackend(export_onnx(args.checkpoint, tmp))
+        speed = {s: profile_steps(backend, s, frames=6)["frames_per_s"] for s in args.steps}
+        for row in rows:
+            row["onnx_frames_per_s"] = speed[row["maskgit_steps"]]
+    out = {"bench": "maskgit_sweep", "checkpoint": args.checkpoint, "data": args.data, "episodes": args.episodes,
+           "tolerance_db": args.tolerance, "rows": rows,
+           "recommended_steps": {str(t): s for t, s in recommend(rows, args.tolerance).items()}}
+    text = json.dumps(out, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
