@@ -58,9 +58,15 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.3, help="dB below the most steps' quality still accepted")
     parser.add_argument("--no-speed", action="store_true", help="quality only (speed wants a quiet machine)")
     parser.add_argument("--json", help="also write the result here")
+    parser.add_argument("--quality-from", help="reuse the quality rows of an earlier --json (then only speed is measured)")
     args = parser.parse_args()
 
-    rows = [quality(args.checkpoint, args.data, args.episodes, s, t) for t in args.temperatures for s in args.steps]
+    if args.quality_from:
+        rows = [{k: v for k, v in r.items() if k != "onnx_frames_per_s"}
+                for r in json.loads(Path(args.quality_from).read_text())["rows"]]
+        args.steps = sorted({r["maskgit_steps"] for r in rows})
+    else:
+        rows = [quality(args.checkpoint, args.data, args.episodes, s, t) for t in args.temperatures for s in args.steps]
     if not args.no_speed:
         from genie_robotics.export.onnx_backend import OnnxBackend
         from genie_robotics.export.onnx_export import export_onnx

@@ -33,12 +33,16 @@ class DynamicsModel(nn.Module):
     def _inputs(self, tokens_BTN: torch.Tensor, action_emb_BTD: torch.Tensor) -> torch.Tensor:
         return self.token_emb(tokens_BTN) + self.pos + action_emb_BTD[:, :, None]
 
-    def forward(self, tokens_BTN: torch.Tensor, action_codes_BTD: torch.Tensor) -> torch.Tensor:
-        """Logits [B, T, N, V]; `action_codes_BTD` holds the T-1 transition codes a[1:T-1]."""
+    def hidden(self, tokens_BTN: torch.Tensor, action_codes_BTD: torch.Tensor) -> torch.Tensor:
+        """The transformer's output [B, T, N, dim], before the logits head."""
         B = tokens_BTN.shape[0]
         first = self.no_action.expand(B, 1, -1)
         action_emb = torch.cat((first, self.action_in(action_codes_BTD)), dim=1)
-        return self.head(self.transformer(self._inputs(tokens_BTN, action_emb)))
+        return self.transformer(self._inputs(tokens_BTN, action_emb))
+
+    def forward(self, tokens_BTN: torch.Tensor, action_codes_BTD: torch.Tensor) -> torch.Tensor:
+        """Logits [B, T, N, V]; `action_codes_BTD` holds the T-1 transition codes a[1:T-1]."""
+        return self.head(self.hidden(tokens_BTN, action_codes_BTD))
 
     def loss(
         self, tokens_BTN: torch.Tensor, action_codes_BTD: torch.Tensor, generator: torch.Generator | None = None
@@ -50,9 +54,12 @@ class DynamicsModel(nn.Module):
         rate_B = dc.mask_rate_min + (dc.mask_rate_max - dc.mask_rate_min) * torch.rand(B, generator=generator, device=dev)
         mask_BTN = torch.rand(B, T, N, generator=generator, device=dev) < rate_B[:, None, None]
         mask_BTN[:, 0] = False
-        logits = self(tokens_BTN.masked_fill(mask_BTN, self.mask_id), action_codes_BTD)
-        ce = F.cross_entropy(logits[mask_BTN].float(), tokens_BTN[mask_BTN])
-        acc = (logits[mask_BTN].argmax(-1) == tokens_BTN[mask_BTN]).float().mean()
+        hidden_BTND = self.hidden(tokens_BTN.masked_fill(mask_BTN, self.mask_id), action_codes_BTD)
+        # Logits only where the loss looks (a quarter of the tokens on average are not masked).
+        logits_MV = self.head(hidden_BTND[mask_BTN]).float()
+        target_M = tokens_BTN[mask_BTN]
+        ce = F.cross_entropy(logits_MV, target_M)
+        acc = (logits_MV.argmax(-1) == target_M).float().mean()
         return {"loss": ce, "dynamics_ce": ce.detach(), "dynamics_acc": acc.detach()}
 
     def step(

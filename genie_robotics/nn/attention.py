@@ -24,9 +24,11 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x_XSD).view(X, S, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return self.q_norm(q), self.k_norm(k), v
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Attention output [X, S, dim]; `mask` is boolean, True where a key may be seen."""
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+               causal: bool = False) -> torch.Tensor:
+        """Attention output [X, S, dim]; `mask` is boolean, True where a key may be seen; `causal`
+        instead lets each position see itself and the ones before it."""
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         X, _, S, _ = o.shape
         return self.out(o.transpose(1, 2).reshape(X, S, -1))
 

@@ -73,13 +73,16 @@ class STBlock(nn.Module):
         hidden = int(cfg.dim * cfg.ffn_mult)
         self.ffn = nn.Sequential(nn.Linear(cfg.dim, hidden), nn.GELU(), nn.Linear(hidden, cfg.dim))
 
-    def forward(self, x_BTND: torch.Tensor, cos_TF: torch.Tensor, sin_TF: torch.Tensor, mask_TT: torch.Tensor) -> torch.Tensor:
+    def forward(self, x_BTND: torch.Tensor, cos_TF: torch.Tensor, sin_TF: torch.Tensor,
+                mask_TT: torch.Tensor | None) -> torch.Tensor:
+        """`mask_TT`: which frames each frame attends to; None = causal."""
         B, T, N, D = x_BTND.shape
         h = x_BTND.reshape(B * T, N, D)
         h = h + self.spatial(self.spatial_norm(h))
         h = h.view(B, T, N, D).transpose(1, 2).reshape(B * N, T, D)
         q, k, v = self.temporal.project(self.temporal_norm(h))
-        h = h + self.temporal.attend(apply_rotary(q, cos_TF, sin_TF), apply_rotary(k, cos_TF, sin_TF), v, mask_TT)
+        h = h + self.temporal.attend(apply_rotary(q, cos_TF, sin_TF), apply_rotary(k, cos_TF, sin_TF), v, mask_TT,
+                                     causal=mask_TT is None)
         h = h + self.ffn(self.ffn_norm(h))
         return h.view(B, N, T, D).transpose(1, 2)
 
@@ -114,8 +117,10 @@ class STTransformer(nn.Module):
         T = x_BTND.shape[1]
         t = torch.arange(T, device=x_BTND.device)
         cos, sin = rotary_angles(t, self.cfg.dim // self.cfg.heads)
-        delay_TT = t[:, None] - t[None, :]
-        mask_TT = (delay_TT >= 0) & (delay_TT < self.window)
+        mask_TT = None  # None: plain causal attention (the window covers every frame), a faster kernel
+        if T > self.window:
+            delay_TT = t[:, None] - t[None, :]
+            mask_TT = (delay_TT >= 0) & (delay_TT < self.window)
         for block in self.blocks:
             x_BTND = block(x_BTND, cos, sin, mask_TT)
         return self.norm(x_BTND)

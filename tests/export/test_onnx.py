@@ -94,7 +94,11 @@ def test_export_cli(tmp_path):
                           "--out", str(tmp_path / "onnx")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     meta = json.loads((tmp_path / "onnx" / "genie_onnx.json").read_text())
-    assert meta["num_actions"] == 8 and meta["context_frames"] == 16 and meta["maskgit"]["steps"] == 25
+    from genie_robotics.checkpoint import load_checkpoint
+
+    shipped = load_checkpoint(SHIPPED_CHECKPOINT).cfg.dynamics  # the sampling defaults travel with the export
+    assert meta["num_actions"] == 8 and meta["context_frames"] == 16
+    assert (meta["maskgit"]["steps"], meta["maskgit"]["temperature"]) == (shipped.maskgit_steps, shipped.temperature)
     assert set(meta["graphs"]) == {"encoder", "dynamics_step", "decoder_step"}
     bad = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "export", str(tmp_path / "none"), "--out",
                           str(tmp_path / "x")], capture_output=True, text=True)
