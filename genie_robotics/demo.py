@@ -29,6 +29,7 @@ from genie_robotics import arguments as flags
 from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.errors import GenieError
 from genie_robotics.metrics import pairwise_psnr
+from genie_robotics.models.maskgit import steps_phrase
 from genie_robotics.models.video import to_unit
 from genie_robotics.prompts import load_prompt
 from genie_robotics.viz import grid, save_gif, save_png
@@ -197,7 +198,7 @@ def _drive(client, node, opts: DemoOptions, log_path: Path, num_actions: int) ->
           f"start-up; "
           f"{msgs[0].width}x{msgs[0].height} {summary['encoding']}, frame_id {summary['frame_id']}, "
           f"stamps increasing: {summary['stamps_increasing']})")
-    log.info(f"node FPS {summary['node_frames_per_s']} (its ~/step_time, {opts.maskgit_steps} MaskGIT steps, "
+    log.info(f"node FPS {summary['node_frames_per_s']} (its ~/step_time, {steps_phrase(opts.maskgit_steps)}, "
           f"ONNX Runtime); round trip through ROS {summary['client_frames_per_s']} frames/s")
     return summary
 

@@ -28,6 +28,7 @@ from genie_robotics import arguments as flags
 from genie_robotics.errors import GenieError
 from genie_robotics.metrics import masked_psnr, psnr, ssim
 from genie_robotics.models.genie import Genie
+from genie_robotics.models.maskgit import steps_phrase
 from genie_robotics.models.video import to_unit
 from genie_robotics.models.world_model import WorldModel
 
@@ -220,7 +221,7 @@ def evaluate(opts: EvalOptions) -> dict:
 def format_table(result: dict) -> str:
     """The eval result as a readable table."""
     lines = [f"eval of {result['model']} on {result['clips']} held-out clips ({', '.join(result['data'])}, "
-             f"{result['part']}; {result['maskgit_steps']} MaskGIT steps, temperature {result['temperature']})",
+             f"{result['part']}; {steps_phrase(result['maskgit_steps'])}, temperature {result['temperature']})",
              f"  {'tokenizer PSNR':<28}{result['tokenizer_psnr']:>9.2f} dB",
              f"  {'tokenizer SSIM':<28}{result['tokenizer_ssim']:>9.4f}",
              f"  {'PSNR t=4, LAM actions':<28}{result['psnr_inferred_t4']:>9.2f} dB",

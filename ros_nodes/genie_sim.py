@@ -24,6 +24,7 @@ from std_srvs.srv import Trigger
 
 from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.errors import GenieError
+from genie_robotics.models.maskgit import steps_phrase
 from genie_robotics.models.world_model import load_world_model
 from genie_robotics.prompts import load_prompts
 from genie_robotics.viz import resize
@@ -104,7 +105,7 @@ class GenieSimNode(Node):
         self.create_timer(REPORT_PERIOD_S, self._guarded("diagnostics", self._publish_diagnostics))
         self.get_logger().info(f"genie_sim ready: {cfg.name} {self.width}x{self.height}, {self.world.num_actions} "
                                f"actions, backend {self.backend_name}, mode {self.mode}, "
-                               f"{self.world.maskgit_steps} MaskGIT steps, temperature {self.world.temperature:g}")
+                               f"{steps_phrase(self.world.maskgit_steps)}, temperature {self.world.temperature:g}")
 
     # --- parameters changed at run time -----------------------------------------------
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -116,7 +117,7 @@ class GenieSimNode(Node):
                 setattr(self.world, param.name, sampling_override(param.name, param.value))
             elif param.name == "fps" and self.mode == "timer":
                 self._start_timer(float(param.value))
-        self.get_logger().info(f"sampling now {self.world.maskgit_steps} MaskGIT steps, temperature "
+        self.get_logger().info(f"sampling now {steps_phrase(self.world.maskgit_steps)}, temperature "
                                f"{self.world.temperature:g}")
         self._restart_statistics()
         return SetParametersResult(successful=True)

@@ -23,15 +23,12 @@ from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
 from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, read_render_args
 from genie_robotics.errors import GenieError
 from genie_robotics.evaluation import EvalOptions, evaluate
+from genie_robotics.models.maskgit import steps_phrase
 from genie_robotics.probe import ProbeOptions, probe
 
 
 def _f(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _steps(n: int) -> str:
-    return f"{n} MaskGIT step" + ("" if n == 1 else "s")
 
 
 def rollout_table(ev: dict) -> str:
@@ -90,13 +87,13 @@ def write_card(out: Path, ev: dict, pr: dict, data: dict, args: argparse.Namespa
 {args.command.strip()}
 ```
 
-- **Sampling defaults stored in the checkpoint**: {_steps(cfg.dynamics.maskgit_steps)} (see "MaskGIT
+- **Sampling defaults stored in the checkpoint**: {steps_phrase(cfg.dynamics.maskgit_steps)} (see "MaskGIT
   steps" below), temperature {cfg.dynamics.temperature:g} ({args.temperature_note}).
 
 ## Held-out results
 {ev['clips']} episodes rendered with seed {args.heldout_seed} (training used {data['seed']}); one clip of
 {ev['horizon'] + 1} frames from the start of each; rollouts from the first frame with the LAM's
-inferred actions, {_steps(ev['maskgit_steps'])}, temperature {ev['temperature']:g}. "Still frame" holds the
+inferred actions, {steps_phrase(ev['maskgit_steps'])}, temperature {ev['temperature']:g}. "Still frame" holds the
 prompt; "moving" scores only the pixels the ground truth changes by more than {ev['moving_threshold']}/255 from
 the prompt. Gains are model minus still frame (dB).
 
