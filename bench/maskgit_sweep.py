@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from rollout_profile import profile_steps  # bench/, this script's folder
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rollout_profile import profile_steps  # noqa: E402
-
-from genie_robotics.assets import SHIPPED_CHECKPOINT  # noqa: E402
-from genie_robotics.evaluation import EvalOptions, evaluate  # noqa: E402
+from genie_robotics.assets import SHIPPED_CHECKPOINT
+from genie_robotics.evaluation import EvalOptions, evaluate
 
 
 def quality(checkpoint: str, data: str, episodes: int, steps: int, temperature: float) -> dict:
@@ -68,11 +64,9 @@ def main() -> None:
     else:
         rows = [quality(args.checkpoint, args.data, args.episodes, s, t) for t in args.temperatures for s in args.steps]
     if not args.no_speed:
-        from genie_robotics.export.onnx_backend import OnnxBackend
-        from genie_robotics.export.onnx_export import export_onnx
+        from genie_robotics.models.world_model import load_world_model
 
-        with tempfile.TemporaryDirectory() as tmp:
-            backend = OnnxBackend(export_onnx(args.checkpoint, tmp))
+        backend = load_world_model(args.checkpoint, "onnx").backend
         speed = {s: profile_steps(backend, s, frames=6)["frames_per_s"] for s in args.steps}
         for row in rows:
             row["onnx_frames_per_s"] = speed[row["maskgit_steps"]]

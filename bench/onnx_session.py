@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from rollout_profile import profile_steps  # bench/, this script's folder
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rollout_profile import profile_steps  # noqa: E402
-
-from genie_robotics.assets import SHIPPED_CHECKPOINT  # noqa: E402
-from genie_robotics.checkpoint import load_checkpoint  # noqa: E402
-from genie_robotics.export.onnx_backend import OnnxBackend  # noqa: E402
-from genie_robotics.export.onnx_export import export_onnx  # noqa: E402
-from genie_robotics.models.rollout_backend import TorchBackend  # noqa: E402
+from genie_robotics.assets import SHIPPED_CHECKPOINT
+from genie_robotics.checkpoint import load_checkpoint
+from genie_robotics.export.onnx_backend import OnnxBackend
+from genie_robotics.export.onnx_export import export_onnx
+from genie_robotics.models.rollout_backend import TorchBackend
 
 # Each row changes one setting from the row before it.
 STEPS = [

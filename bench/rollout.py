@@ -17,17 +17,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from rollout_profile import node_publish_ms, profile_steps  # bench/, this script's folder
 
 from genie_robotics.config import preset
 from genie_robotics.models.genie import Genie
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.models.world_model import WorldModel, load_world_model
 
 
 def frames_per_second(world: WorldModel, context: int, repeats: int) -> float:
@@ -78,17 +77,11 @@ def onnx_rows(genie: Genie, args, steps: int, export_dir) -> list[dict]:
 def profile(args) -> dict:
     from genie_robotics.assets import SHIPPED_CHECKPOINT
     from genie_robotics.checkpoint import load_checkpoint
-    from genie_robotics.export.onnx_backend import OnnxBackend
-    from genie_robotics.export.onnx_export import export_onnx
     from genie_robotics.models.rollout_backend import TorchBackend
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from rollout_profile import node_publish_ms, profile_steps
 
     checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
     torch_backend = TorchBackend(load_checkpoint(checkpoint, args.device), args.device)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_backend = OnnxBackend(export_onnx(checkpoint, tmp), args.providers)
+    onnx_backend = load_world_model(checkpoint, "onnx", args.providers).backend
     rows = [profile_steps(backend, steps, args.frames)
             for steps in args.maskgit_steps for backend in (torch_backend, onnx_backend)]
     cfg = torch_backend.cfg
@@ -98,15 +91,9 @@ def profile(args) -> dict:
 
 def num_envs(args) -> dict:
     from genie_robotics.assets import SHIPPED_CHECKPOINT
-    from genie_robotics.export.onnx_backend import OnnxBackend
-    from genie_robotics.export.onnx_export import export_onnx
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from rollout_profile import profile_steps
 
     checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
-    with tempfile.TemporaryDirectory() as tmp:
-        backend = OnnxBackend(export_onnx(checkpoint, tmp, dynamic_batch=True), args.providers)
+    backend = load_world_model(checkpoint, "onnx", args.providers, batched=True).backend
     rows = []
     for steps in args.maskgit_steps:
         for worlds in args.num_envs:
