@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from rollout_profile import profile_steps  # bench/, this script's folder
 
+from genie_robotics.allocator import keep_freed_memory
 from genie_robotics.assets import SHIPPED_CHECKPOINT
 from genie_robotics.evaluation import EvalOptions, evaluate
 
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the result here")
     parser.add_argument("--quality-from", help="reuse the quality rows of an earlier --json (then only speed is measured)")
     args = parser.parse_args()
+    keep_freed_memory()  # as the node and the CLI run rollouts (bench/allocator.py)
 
     if args.quality_from:
         rows = [{k: v for k, v in r.items() if k != "onnx_frames_per_s"}

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from rollout_profile import node_publish_ms, profile_steps  # bench/, this script's folder
 
+from genie_robotics.allocator import keep_freed_memory
 from genie_robotics.config import preset
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.world_model import WorldModel, load_world_model
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8, help="--profile: generated frames timed per row")
     parser.add_argument("--num-envs", type=int, nargs="+", help="only frames/s of this many worlds per batched step")
     args = parser.parse_args()
+    keep_freed_memory()  # as the node and the CLI run rollouts (bench/allocator.py)
     if args.num_envs:
         print(json.dumps(num_envs(args), indent=2))
         return

@@ -28,6 +28,7 @@ class TimedBackend(RolloutBackend):
 
     def __init__(self, inner: RolloutBackend) -> None:
         self.inner, self.cfg, self.device, self.name = inner, inner.cfg, inner.device, inner.name
+        self.host_threads = inner.host_threads
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
 

@@ -13,7 +13,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
@@ -60,10 +59,6 @@ class GenieSimNode(Node):
                                       [x for x in p["providers"] if x] or None, seed=int(p["seed"]),
                                       batched=self.num_envs > 1,
                                       **sampling_overrides(int(p["maskgit_steps"]), float(p["temperature"])))
-        if self.world.backend.name.startswith("onnx"):
-            # Torch only samples tokens between graph runs here: on one thread it leaves the cores to
-            # ONNX Runtime and runs faster (bench: 23.6 vs 21.9 frames/s at 1 MaskGIT step, 2 cores).
-            torch.set_num_threads(1)
         cfg = self.world.cfg
         self.height, self.width, self.frame_id = cfg.height, cfg.width, p["frame_id"]
         self.fovy_deg = float(p["fov_deg"]) or trained_camera_fovy_deg(Path(p["model_dir"] or SHIPPED_CHECKPOINT))

@@ -43,14 +43,15 @@ def choose_providers(requested: list[str] | None = None) -> list[str]:
 
 
 # Session settings, chosen by measurement on 2 CPU cores (bench/onnx_session.py): all graph
-# optimisations; one intra-op thread per core; worker threads that sleep instead of spinning
-# between runs, so they do not steal the cores from the sampling code that runs between graphs.
-SESSION_SETTINGS = {"optimization": "all", "threads": 0, "spinning": False}
+# optimisations; one intra-op thread per core; worker threads that spin while a graph runs (a
+# sleeping worker takes longer to wake than most of the ~260 small kernels take to run) and stop
+# spinning as soon as it returns, so they leave the cores to the sampling code between graphs.
+SESSION_SETTINGS = {"optimization": "all", "threads": 0, "spinning": True}
 
 
-def session_options(optimization: str = "all", threads: int = 0, spinning: bool = False):
+def session_options(optimization: str = "all", threads: int = 0, spinning: bool = True):
     """onnxruntime.SessionOptions for `optimization` (disable/basic/extended/all), `threads`
-    intra-op threads (0: one per core) and spinning worker threads or not."""
+    intra-op threads (0: one per core) and worker threads that spin during a run or always sleep."""
     import onnxruntime as ort
 
     levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -60,6 +61,7 @@ def session_options(optimization: str = "all", threads: int = 0, spinning: bool 
     options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.add_session_config_entry("session.force_spinning_stop", "1")  # no spinning between runs
     return options
 
 
@@ -87,6 +89,9 @@ class OnnxBackend(RolloutBackend):
                           "(GPU libraries missing?)", RuntimeWarning, stacklevel=2)
         on_gpu = self.provider in GPU_PROVIDERS and torch.cuda.is_available()
         self.device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+        # On CPU the graphs' intra-op pool has the cores; torch (sampling, cache appends) runs on
+        # one thread beside it, or its own spin-waiting workers slow both down (bench/onnx_session.py).
+        self.host_threads = 1 if self.provider == "CPUExecutionProvider" else None
         self.outputs = {name: [(o.name, ORT_TO_TORCH[o.type]) for o in sess.get_outputs()]
                         for name, sess in self.sessions.items()}
 

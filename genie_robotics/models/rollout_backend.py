@@ -26,6 +26,9 @@ class RolloutBackend:
     name: str
     cfg: GenieConfig
     device: torch.device
+    # Threads for torch's own work between model calls (sampling, cache appends); None: leave
+    # torch's setting alone. A backend whose model calls run on their own thread pool sets 1.
+    host_threads: int | None = None
 
     def check_batch(self, batch: int) -> None:
         """GenieError if this backend cannot roll out `batch` worlds at once."""

@@ -7,6 +7,7 @@ ONNX Runtime (`load_world_model` on an export directory, or backend "onnx").
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,19 @@ class WorldModel:
         return torch.as_tensor(values, dtype=torch.long, device=self.device)
 
     # --- rollout -------------------------------------------------------------------------
+    @contextmanager
+    def _host_threads(self):
+        """torch on the backend's `host_threads` for the duration of a reset or step."""
+        before = torch.get_num_threads()
+        wanted = self.backend.host_threads or before
+        if wanted != before:
+            torch.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            if wanted != before:
+                torch.set_num_threads(before)
+
     @torch.no_grad()
     def reset(self, prompt, seed: int | None = None):
         """Start a rollout from a prompt frame uint8 [H, W, 3] (or a batch [B, H, W, 3]).
@@ -138,12 +152,13 @@ class WorldModel:
         self.backend.check_batch(B)
         if seed is not None:
             self.generator.manual_seed(seed)
-        tokens_BN = self.backend.encode(frames_BHWC)
-        dynamics_context, decoder_context = self.backend.empty_caches(B)
-        frame_BHWC, decoder_context = self.backend.decode(tokens_BN, decoder_context)
-        self.state = RolloutState(B, self.backend.commit(tokens_BN, None, dynamics_context), decoder_context,
-                                  single=single)
-        return self._out(frame_BHWC, single)
+        with self._host_threads():
+            tokens_BN = self.backend.encode(frames_BHWC)
+            dynamics_context, decoder_context = self.backend.empty_caches(B)
+            frame_BHWC, decoder_context = self.backend.decode(tokens_BN, decoder_context)
+            self.state = RolloutState(B, self.backend.commit(tokens_BN, None, dynamics_context), decoder_context,
+                                      single=single)
+            return self._out(frame_BHWC, single)
 
     @torch.no_grad()
     def step(self, action):
@@ -152,15 +167,16 @@ class WorldModel:
             raise GenieError("call reset(prompt) before step(action)")
         state, backend = self.state, self.backend
         actions_B = self._action_batch(action).expand(state.batch)
-        tokens_BN = maskgit_sample(
-            lambda candidate_BN: backend.logits(candidate_BN, actions_B, state.dynamics_context),
-            state.batch, self.cfg.tokens_per_frame, self.cfg.tokenizer.quantizer.num_codes, self.maskgit_steps,
-            self.temperature, self.schedule, self.generator, self.device,
-        )
-        state.dynamics_context = backend.commit(tokens_BN, actions_B, state.dynamics_context)
-        frame_BHWC, state.decoder_context = backend.decode(tokens_BN, state.decoder_context)
-        state.frames += 1
-        return self._out(frame_BHWC, state.single)
+        with self._host_threads():
+            tokens_BN = maskgit_sample(
+                lambda candidate_BN: backend.logits(candidate_BN, actions_B, state.dynamics_context),
+                state.batch, self.cfg.tokens_per_frame, self.cfg.tokenizer.quantizer.num_codes, self.maskgit_steps,
+                self.temperature, self.schedule, self.generator, self.device,
+            )
+            state.dynamics_context = backend.commit(tokens_BN, actions_B, state.dynamics_context)
+            frame_BHWC, state.decoder_context = backend.decode(tokens_BN, state.decoder_context)
+            state.frames += 1
+            return self._out(frame_BHWC, state.single)
 
     @torch.no_grad()
     def rollout(self, prompts_BHWC, actions_BT) -> np.ndarray:

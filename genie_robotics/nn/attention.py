@@ -18,11 +18,12 @@ class SelfAttention(nn.Module):
         self.q_norm = RMSNorm(self.head_dim)
         self.k_norm = RMSNorm(self.head_dim)
 
-    def project(self, x_XSD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries, keys, values [X, heads, S, head_dim] with QK-norm applied."""
+    def project(self, x_XSD: torch.Tensor, scale_queries: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys, values [X, heads, S, head_dim] with QK-norm applied; `scale_queries`
+        folds attention's 1/sqrt(head_dim) into the query norm's gain (no extra pass over scores)."""
         X, S, _ = x_XSD.shape
         q, k, v = self.qkv(x_XSD).view(X, S, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        return self.q_norm(q), self.k_norm(k), v
+        return self.q_norm(q, self.head_dim ** -0.5 if scale_queries else 1.0), self.k_norm(k), v
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
                causal: bool = False) -> torch.Tensor:
@@ -33,17 +34,17 @@ class SelfAttention(nn.Module):
         return self.out(o.transpose(1, 2).reshape(X, S, -1))
 
     def attend_cached(self, q_XH1K: torch.Tensor, k_XH1K: torch.Tensor, v_XH1K: torch.Tensor, cached_keys_XHCK: torch.Tensor,
-                      cached_values_XHCK: torch.Tensor, valid_C: torch.Tensor) -> torch.Tensor:
-        """Output [X, 1, dim] of one new query against the cached keys/values and its own.
+                      cached_values_XHCK: torch.Tensor, bias_C: torch.Tensor) -> torch.Tensor:
+        """Output [X, 1, dim] of one new query (already scaled, see `project`) against the cached
+        keys/values (`bias_C`: 0, or -inf on empty slots) and its own.
 
         The same attention as `attend` over the cache with the new key/value appended, without
         building that concatenation: scores against the cache and against itself are computed
         apart and share one softmax (copying the cache cost more than attending to it).
         """
-        scale = q_XH1K.shape[-1] ** -0.5
-        cached_XH1C = (q_XH1K @ cached_keys_XHCK.transpose(-1, -2)).masked_fill(~valid_C, float("-inf"))
+        cached_XH1C = q_XH1K @ cached_keys_XHCK.transpose(-1, -2) + bias_C
         own_XH11 = (q_XH1K * k_XH1K).sum(-1, keepdim=True)
-        weights_XH1S = torch.softmax(torch.cat((cached_XH1C, own_XH11), dim=-1) * scale, dim=-1)
+        weights_XH1S = torch.softmax(torch.cat((cached_XH1C, own_XH11), dim=-1), dim=-1)
         C = cached_keys_XHCK.shape[2]
         o_XH1K = weights_XH1S[..., :C] @ cached_values_XHCK + weights_XH1S[..., C:] * v_XH1K
         X = o_XH1K.shape[0]

@@ -9,7 +9,9 @@ class RMSNorm(nn.Module):
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        """`gain` multiplies the learned weight (a constant folded into it, not a pass over x)."""
         x32 = x.float()
         x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (x32 * self.weight.float()).to(x.dtype)
+        weight = self.weight.float() if gain == 1.0 else self.weight.float() * gain
+        return (x32 * weight).to(x.dtype)

@@ -29,10 +29,12 @@ class TemporalCache:
     X = batch x tokens per frame. Slots are right-aligned: the newest frame sits in the last
     slot and `valid_C` marks which slots hold a frame, so shapes never change (ONNX-friendly)
     and positions stay small however long the rollout. Attention reads `rotated_keys_LXHCD`,
-    the keys rotated by their slot index; they are rotated once when a frame is appended, not
-    at every MaskGIT iteration. The unrotated `keys_LXHCD` are kept so that the slide to the
-    next slot can rotate them afresh (exactly, whatever the dtype); an exported graph receives
-    only what attention reads (`readable`).
+    each key rotated by its slot's distance to the new frame (slot c of C by c - C): a rotary
+    score depends only on the distance, so the new frame's query and key need no rotation at
+    all. The keys are rotated once when a frame is appended, not at every MaskGIT iteration;
+    the unrotated `keys_LXHCD` are kept so that the slide to the next slot can rotate them
+    afresh (exactly, whatever the dtype). An exported graph receives only what attention reads
+    (`readable`).
     """
 
     keys_LXHCD: torch.Tensor | None
@@ -58,7 +60,7 @@ class TemporalCache:
         values = torch.cat((self.values_LXHCD[:, :, :, 1:], values_LXHD[:, :, :, None]), dim=3)
         valid = torch.cat((self.valid_C[1:], self.valid_C.new_ones(1)))
         C, head_dim = keys.shape[3], keys.shape[4]
-        cos_CD, sin_CD = rotary_angles(torch.arange(C, device=keys.device), head_dim)
+        cos_CD, sin_CD = rotary_angles(torch.arange(-C, 0, device=keys.device), head_dim)
         return TemporalCache(keys, values, valid, apply_rotary(keys, cos_CD, sin_CD))
 
 
@@ -87,18 +89,15 @@ class STBlock(nn.Module):
         return h.view(B, N, T, D).transpose(1, 2)
 
     def step(
-        self, x_BND: torch.Tensor, rotated_keys_XHCD: torch.Tensor, values_XHCD: torch.Tensor, valid_C: torch.Tensor,
-        cos_1D: torch.Tensor, sin_1D: torch.Tensor,
+        self, x_BND: torch.Tensor, rotated_keys_XHCD: torch.Tensor, values_XHCD: torch.Tensor, bias_C: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One new frame against cached past frames (the new frame's rotary angles `cos_1D`,
-        `sin_1D`: its slot is the one after the cache); returns it and its own unrotated k, v."""
+        """One new frame against cached past frames (keys rotated relative to it, `bias_C`:
+        -inf on empty slots); returns it and its own k, v (unrotated: the cache rotates them)."""
         B, N, D = x_BND.shape
         h = x_BND + self.spatial(self.spatial_norm(x_BND))
         h = h.reshape(B * N, 1, D)
-        q, k, v = self.temporal.project(self.temporal_norm(h))
-        attended = self.temporal.attend_cached(apply_rotary(q, cos_1D, sin_1D), apply_rotary(k, cos_1D, sin_1D), v,
-                                               rotated_keys_XHCD, values_XHCD, valid_C)
-        h = h + attended
+        q, k, v = self.temporal.project(self.temporal_norm(h), scale_queries=True)
+        h = h + self.temporal.attend_cached(q, k, v, rotated_keys_XHCD, values_XHCD, bias_C)
         h = h + self.ffn(self.ffn_norm(h))
         return h.view(B, N, D), k[:, :, 0], v[:, :, 0]
 
@@ -134,11 +133,9 @@ class STTransformer(nn.Module):
     def step(self, x_BND: torch.Tensor, cache: TemporalCache) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Output for one new frame, plus its keys/values [L, X, H, D] for `cache.append`."""
         new_keys, new_values = [], []
-        C = cache.valid_C.shape[0]
-        cos_1D, sin_1D = rotary_angles(torch.full((1,), C, device=x_BND.device), self.cfg.dim // self.cfg.heads)
+        bias_C = torch.zeros(cache.valid_C.shape, device=x_BND.device).masked_fill(~cache.valid_C, float("-inf"))
         for layer, block in enumerate(self.blocks):
-            x_BND, k, v = block.step(x_BND, cache.rotated_keys_LXHCD[layer], cache.values_LXHCD[layer], cache.valid_C,
-                                     cos_1D, sin_1D)
+            x_BND, k, v = block.step(x_BND, cache.rotated_keys_LXHCD[layer], cache.values_LXHCD[layer], bias_C)
             new_keys.append(k)
             new_values.append(v)
         return self.norm(x_BND), torch.stack(new_keys), torch.stack(new_values)

@@ -48,13 +48,16 @@ def test_onnx_rollout_equals_torch_rollout(exported):
     genie, out = exported
     prompt = np.random.default_rng(2).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
     actions = [[3, 1, 4, 1, 5, 2, 6]]
-    a = WorldModel(OnnxBackend(out), maskgit_steps=3, seed=9).rollout(prompt, actions)
-    b = WorldModel(genie, maskgit_steps=3, seed=9).rollout(prompt, actions)
+    # One MaskGIT step: an untrained model's token confidences have near-ties that 1e-6 logit
+    # differences reorder; the ranking is host code both backends share (tested in test_maskgit).
+    a = WorldModel(OnnxBackend(out), maskgit_steps=1, seed=9).rollout(prompt, actions)
+    b = WorldModel(genie, maskgit_steps=1, seed=9).rollout(prompt, actions)
     assert a.shape == (1, 8, 64, 64, 3) and np.abs(a.astype(int) - b).max() <= 1
 
 
 def test_cpu_provider_is_reported(exported):
-    assert OnnxBackend(exported[1]).provider == "CPUExecutionProvider"
+    backend = OnnxBackend(exported[1])
+    assert backend.provider == "CPUExecutionProvider" and backend.host_threads == 1
 
 
 def test_not_an_export_and_unknown_provider(exported, tmp_path):
@@ -70,11 +73,11 @@ def test_dynamic_batch_export_rolls_out_a_batch_like_torch(exported, tmp_path):
     dynamic = export_onnx(ckpt, tmp_path / "onnx", dynamic_batch=True)
     prompts = np.random.default_rng(3).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     actions = [[0, 1, 2, 3, 4, 5], [7, 7, 7, 7, 7, 7], [2, 6, 2, 6, 2, 6]]  # 6 steps: the 4-frame cache slides
-    a = WorldModel(OnnxBackend(dynamic), maskgit_steps=2, seed=4).rollout(prompts, actions)
-    b = WorldModel(genie, maskgit_steps=2, seed=4).rollout(prompts, actions)
+    a = WorldModel(OnnxBackend(dynamic), maskgit_steps=1, seed=4).rollout(prompts, actions)  # 1 step: see above
+    b = WorldModel(genie, maskgit_steps=1, seed=4).rollout(prompts, actions)
     assert a.shape == (3, 7, 64, 64, 3) and np.abs(a.astype(int) - b).max() <= 1
-    single = WorldModel(OnnxBackend(dynamic), maskgit_steps=2, seed=4).rollout(prompts[:1], actions[:1])
-    static_single = WorldModel(OnnxBackend(static), maskgit_steps=2, seed=4).rollout(prompts[:1], actions[:1])
+    single = WorldModel(OnnxBackend(dynamic), maskgit_steps=1, seed=4).rollout(prompts[:1], actions[:1])
+    static_single = WorldModel(OnnxBackend(static), maskgit_steps=1, seed=4).rollout(prompts[:1], actions[:1])
     assert np.abs(single.astype(int) - static_single).max() <= 1
 
 

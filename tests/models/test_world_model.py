@@ -46,3 +46,30 @@ def test_prompt_of_wrong_shape_or_type_is_one_clear_error(world, shape, dtype):
 def test_step_before_reset(world):
     with pytest.raises(GenieError, match="reset"):
         world.step(0)
+
+
+def test_torch_runs_on_the_backends_host_threads_during_a_step_and_is_restored(tiny_genie):
+    """A backend with its own thread pool (ONNX Runtime on CPU) asks for torch on one thread
+    between its calls; the setting holds inside reset/step only."""
+    import torch
+
+    from genie_robotics.models.rollout_backend import TorchBackend
+
+    class OneThreadBackend(TorchBackend):
+        host_threads = 1
+        seen: list[int] = []
+
+        def dynamics_step(self, tokens_BN, actions_B, cache):
+            self.seen.append(torch.get_num_threads())
+            return super().dynamics_step(tokens_BN, actions_B, cache)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        world = WorldModel(OneThreadBackend(tiny_genie), maskgit_steps=2)
+        world.reset(np.zeros((64, 64, 3), np.uint8))
+        world.step(1)
+        assert OneThreadBackend.seen == [1, 1, 1, 1]  # reset's commit, 2 MaskGIT iterations, the commit
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
