@@ -50,6 +50,7 @@ class RolloutBackend:
         raise NotImplementedError
 
     def logits(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor, cache) -> torch.Tensor:
+        """A MaskGIT iteration's logits; read them before the next call, which may reuse the buffer."""
         return self.dynamics_step(tokens_BN, actions_B, cache)[0]
 
     def commit(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache):

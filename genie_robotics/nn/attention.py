@@ -22,7 +22,11 @@ class SelfAttention(nn.Module):
         """Queries, keys, values [X, heads, S, head_dim] with QK-norm applied; `scale_queries`
         folds attention's 1/sqrt(head_dim) into the query norm's gain (no extra pass over scores)."""
         X, S, _ = x_XSD.shape
-        q, k, v = self.qkv(x_XSD).view(X, S, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x_XSD)
+        if S == 1:  # one position per row (the temporal step): the same split, with no transpose
+            q, k, v = qkv.view(X, 3, self.heads, 1, self.head_dim).unbind(1)
+        else:
+            q, k, v = qkv.view(X, S, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return self.q_norm(q, self.head_dim ** -0.5 if scale_queries else 1.0), self.k_norm(k), v
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
@@ -47,8 +51,7 @@ class SelfAttention(nn.Module):
         weights_XH1S = torch.softmax(torch.cat((cached_XH1C, own_XH11), dim=-1), dim=-1)
         C = cached_keys_XHCK.shape[2]
         o_XH1K = weights_XH1S[..., :C] @ cached_values_XHCK + weights_XH1S[..., C:] * v_XH1K
-        X = o_XH1K.shape[0]
-        return self.out(o_XH1K.transpose(1, 2).reshape(X, 1, -1))
+        return self.out(o_XH1K.reshape(o_XH1K.shape[0], 1, -1))  # heads side by side (one position: no transpose)
 
     def forward(self, x_XSD: torch.Tensor) -> torch.Tensor:
         """Unmasked attention over S (the spatial layer: all tokens of one frame)."""

@@ -97,8 +97,8 @@ class STBlock(nn.Module):
         h = x_BND + self.spatial(self.spatial_norm(x_BND))
         h = h.reshape(B * N, 1, D)
         q, k, v = self.temporal.project(self.temporal_norm(h), scale_queries=True)
-        h = h + self.temporal.attend_cached(q, k, v, rotated_keys_XHCD, values_XHCD, bias_C)
-        h = h + self.ffn(self.ffn_norm(h))
+        h = (h + self.temporal.attend_cached(q, k, v, rotated_keys_XHCD, values_XHCD, bias_C)).view(B * N, D)
+        h = h + self.ffn(self.ffn_norm(h))  # on rows [X, D]: one GEMM each, no reshapes around them
         return h.view(B, N, D), k[:, :, 0], v[:, :, 0]
 
 
