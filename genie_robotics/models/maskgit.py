@@ -51,22 +51,22 @@ def maskgit_sample(
 ) -> torch.Tensor:
     """Sample token indices [B, N]; `logits_fn(tokens_BN)` returns logits [B, N, V]."""
     tokens_BN = torch.full((batch, tokens), mask_id, dtype=torch.long, device=device)
+    positions_BN = torch.arange(tokens, device=device).expand(batch, tokens)
     for step in range(steps):
         masked_BN = tokens_BN == mask_id
         if not masked_BN.any():  # fewer tokens than steps: every token is already revealed
             break
         logits_BNV = logits_fn(tokens_BN).float()
         probs_BNV = torch.softmax(logits_BNV / max(temperature, 1e-6), dim=-1)
-        sampled_BN = sample_categorical(probs_BNV, generator)
-        confidence_BN = probs_BNV.gather(-1, sampled_BN[..., None])[..., 0]
-        sampled_BN = torch.where(masked_BN, sampled_BN, tokens_BN)
-        confidence_BN = torch.where(masked_BN, confidence_BN, torch.full_like(confidence_BN, math.inf))
+        sampled_BN = torch.where(masked_BN, sample_categorical(probs_BNV, generator), tokens_BN)
+        if step == steps - 1:  # the last step reveals every token: no ranking
+            return sampled_BN
+        confidence_BN = torch.where(masked_BN, probs_BNV.gather(-1, sampled_BN[..., None])[..., 0], math.inf)
         # How many stay masked: follows the schedule, but always reveals at least one token.
         remaining = masked_BN.sum(-1)
         target = math.floor(tokens * masked_fraction((step + 1) / steps, schedule))
         keep_masked_B = torch.clamp(torch.minimum(remaining - 1, torch.full_like(remaining, target)), min=0)
-        if step == steps - 1:
-            keep_masked_B.zero_()
-        rank_BN = confidence_BN.argsort(-1).argsort(-1)  # 0 = least confident
-        tokens_BN = torch.where(rank_BN < keep_masked_B[:, None], torch.full_like(sampled_BN, mask_id), sampled_BN)
+        # rank 0 = least confident: one sort, its inverse permutation by scatter
+        rank_BN = torch.empty_like(positions_BN).scatter_(-1, confidence_BN.argsort(-1), positions_BN)
+        tokens_BN = torch.where(rank_BN < keep_masked_B[:, None], mask_id, sampled_BN)
     return tokens_BN
