@@ -129,3 +129,20 @@ def test_a_batch_one_export_refuses_several_worlds_in_one_line(exported):
 
     with pytest.raises(GenieError, match="exported for batch 1.*--dynamic-batch"):
         load_world_model(exported[1], "onnx", batched=True)
+
+
+def test_a_reused_input_tensor_is_read_afresh_at_every_run(exported):
+    """Inputs stay bound between runs when their memory and shape are unchanged (the caches during
+    a frame's MaskGIT iterations): the graph must still read what that memory holds now."""
+    genie, out = exported
+    onnx_backend, torch_backend = OnnxBackend(out), TorchBackend(genie)
+    N, V = genie.cfg.tokens_per_frame, genie.cfg.tokenizer.quantizer.num_codes
+    cache = onnx_backend.empty_caches(1)[0]
+    tokens = torch.zeros(1, N, dtype=torch.long)
+    action = torch.tensor([2])
+    for fill in (0, 5, V - 1):
+        tokens.fill_(fill)  # the same tensor, new contents
+        with torch.no_grad():
+            got = onnx_backend.logits(tokens, action, cache)
+            want = torch_backend.logits(tokens, action, cache)
+        assert (got - want).abs().max().item() <= 1e-4, fill
