@@ -18,6 +18,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from genie_robotics.config import GenieConfig
@@ -29,6 +30,8 @@ from genie_robotics.nn.st_transformer import TemporalCache
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 ORT_TO_TORCH = {"tensor(float)": torch.float32, "tensor(int64)": torch.int64, "tensor(bool)": torch.bool}
+TORCH_TO_NUMPY = {torch.float32: np.dtype(np.float32), torch.int64: np.dtype(np.int64), torch.bool: np.dtype(np.bool_),
+                  torch.uint8: np.dtype(np.uint8)}  # every dtype a graph input or output has
 
 
 def choose_providers(requested: list[str] | None = None) -> list[str]:
@@ -49,10 +52,14 @@ def choose_providers(requested: list[str] | None = None) -> list[str]:
 SESSION_SETTINGS = {"optimization": "all", "threads": 0, "spinning": True}
 
 
-def session_options(optimization: str = "all", threads: int = 0, spinning: bool = True):
+def session_options(optimization: str = "all", threads: int = 0, spinning: bool = True, ort_defaults: bool = False):
     """onnxruntime.SessionOptions for `optimization` (disable/basic/extended/all), `threads`
-    intra-op threads (0: one per core) and worker threads that spin during a run or always sleep."""
+    intra-op threads (0: one per core) and worker threads that spin during a run or always sleep;
+    `ort_defaults`: ONNX Runtime's own defaults instead (the benchmarks' reference row)."""
     import onnxruntime as ort
+
+    if ort_defaults:
+        return ort.SessionOptions()
 
     levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
               "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
@@ -105,8 +112,7 @@ class OnnxBackend(RolloutBackend):
 
     def _bind(self, tensor: torch.Tensor):
         """(device type, device id, numpy dtype, shape, pointer) of a contiguous tensor for IO binding."""
-        dtype = torch.empty(0, dtype=tensor.dtype).numpy().dtype
-        return tensor.device.type, tensor.device.index or 0, dtype, list(tensor.shape), tensor.data_ptr()
+        return tensor.device.type, tensor.device.index or 0, TORCH_TO_NUMPY[tensor.dtype], list(tensor.shape), tensor.data_ptr()
 
     def _output_shapes(self, name: str, B: int) -> list[list[int]]:
         """Concrete output shapes for a batch of B (dynamic-batch graphs leave some dims symbolic)."""
