@@ -34,11 +34,11 @@ def frames_per_second(world: WorldModel, context: int, repeats: int) -> float:
     world.reset(np.full((world.cfg.height, world.cfg.width, 3), 128, np.uint8))
     for t in range(context - 1):
         world.step(t % world.num_actions)
-    saved = copy.copy(world.state)
+    saved = copy.deepcopy(world.state)  # a step appends to the caches in place
     world.step(0)  # warm-up at this context
     best = float("inf")
     for _ in range(repeats):
-        world.state = copy.copy(saved)
+        world.state = copy.deepcopy(saved)
         if world.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()

@@ -168,8 +168,7 @@ class OnnxBackend(RolloutBackend):
     def empty_caches(self, batch: int) -> tuple[TemporalCache, TemporalCache]:
         def empty(shape):
             L, N, H, C, D = shape
-            zeros = torch.zeros(L, batch * N, H, C, D, device=self.device)
-            return TemporalCache(zeros, zeros.clone(), torch.zeros(C, dtype=torch.bool, device=self.device), zeros.clone())
+            return TemporalCache.empty((L, batch * N, H, C, D), self.device)
 
         return empty(self.meta["dynamics_cache_shape"]), empty(self.meta["decoder_cache_shape"])
 

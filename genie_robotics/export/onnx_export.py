@@ -2,7 +2,7 @@
 
   encoder.onnx        frame uint8 [1, H, W, 3] -> tokens int64 [1, N]
   dynamics_step.onnx  tokens [1, N], action int64 [1] (num_actions = "no action", the prompt),
-                      the temporal cache (per layer: keys rotated by slot and values [N, heads, C,
+                      the temporal cache (per layer: keys rotated by their distance to this frame, and values [N, heads, C,
                       head_dim]; valid bool [C])
                       -> logits [1, N, V], this frame's keys/values [L, N, heads, head_dim]
   decoder_step.onnx   tokens [1, N] + the decoder's cache -> frame float [1, H, W, 3] in [-1, 1],

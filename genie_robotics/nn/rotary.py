@@ -16,17 +16,36 @@ def rotary_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0)
     return angles_PD.cos(), angles_PD.sin()
 
 
+def _signed_sin(sin_PD: torch.Tensor) -> torch.Tensor:
+    """sin with the first half negated: x * cos + swap(x) * signed_sin is the rotation."""
+    half = sin_PD.shape[-1] // 2
+    return torch.cat((-sin_PD[..., :half], sin_PD[..., half:]), dim=-1)
+
+
+def swap_halves(x: torch.Tensor) -> torch.Tensor:
+    """(x2, x1) for x = (x1, x2) along the last axis: the rotation's second operand."""
+    half = x.shape[-1] // 2
+    return torch.cat((x[..., half:], x[..., :half]), dim=-1)
+
+
 def apply_rotary(x: torch.Tensor, cos_PD: torch.Tensor, sin_PD: torch.Tensor) -> torch.Tensor:
     """Rotate x [..., P, D] by the per-position angles (computed in float32): each pair
     (x1[i], x2[i]) of the two halves turns by the angle in column i.
 
     Written as x * cos + swap(x) * (-sin, sin) over whole rows, in place on the one copy that
-    swaps the halves: a cache append rotates the whole cache once per frame, and this runs
-    2-3x faster there than products over half rows concatenated at the end.
+    swaps the halves: 2-3x faster on a whole cache than products over half rows concatenated
+    at the end.
     """
     x32 = x.float()
-    half = x32.shape[-1] // 2
-    signed_sin_PD = torch.cat((-sin_PD[..., :half], sin_PD[..., half:]), dim=-1)
-    out = torch.cat((x32[..., half:], x32[..., :half]), dim=-1)
-    out.mul_(signed_sin_PD).addcmul_(x32, cos_PD)
+    out = swap_halves(x32)
+    out.mul_(_signed_sin(sin_PD)).addcmul_(x32, cos_PD)
     return out.to(x.dtype)
+
+
+def rotate_into(out: torch.Tensor, x: torch.Tensor, x_swapped: torch.Tensor, cos_PD: torch.Tensor,
+                sin_PD: torch.Tensor) -> torch.Tensor:
+    """`apply_rotary(x)` written into `out`, given `x_swapped` = swap_halves(x) kept beside x:
+    two passes over x and no allocation, for a cache that re-rotates all its keys every frame."""
+    if out.dtype != torch.float32:  # products in float32, one rounding to the cache's dtype
+        return out.copy_(apply_rotary(x, cos_PD, sin_PD))
+    return torch.mul(x_swapped, _signed_sin(sin_PD), out=out).addcmul_(x, cos_PD)

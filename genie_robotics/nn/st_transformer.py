@@ -19,28 +19,42 @@ from torch import nn
 from genie_robotics.config import TransformerConfig
 from genie_robotics.nn.attention import SelfAttention
 from genie_robotics.nn.norm import RMSNorm
-from genie_robotics.nn.rotary import apply_rotary, rotary_angles
+from genie_robotics.nn.rotary import apply_rotary, rotary_angles, rotate_into, swap_halves
 
 
 @dataclass
 class TemporalCache:
     """Temporal keys/values of the last `capacity` frames, for every layer and spatial position.
 
-    X = batch x tokens per frame. Slots are right-aligned: the newest frame sits in the last
-    slot and `valid_C` marks which slots hold a frame, so shapes never change (ONNX-friendly)
-    and positions stay small however long the rollout. Attention reads `rotated_keys_LXHCD`,
-    each key rotated by its slot's distance to the new frame (slot c of C by c - C): a rotary
-    score depends only on the distance, so the new frame's query and key need no rotation at
-    all. The keys are rotated once when a frame is appended, not at every MaskGIT iteration;
-    the unrotated `keys_LXHCD` are kept so that the slide to the next slot can rotate them
-    afresh (exactly, whatever the dtype). An exported graph receives only what attention reads
-    (`readable`).
+    X = batch x tokens per frame. The C slots are a ring: a new frame overwrites the oldest slot
+    in place (`newest` is the slot of the latest frame) and `valid_C` marks which slots hold a
+    frame, so shapes and buffers never change (ONNX-friendly, and IO bindings stay put) and
+    positions stay small however long the rollout. Attention is blind to the slots' order: it
+    reads `rotated_keys_LXHCD`, each key rotated by its frame's distance to the next new frame
+    (the newest by -1, the oldest by -C). A rotary score depends only on that distance, so the
+    new frame's query and key need no rotation at all. The keys are re-rotated once per
+    appended frame (every distance grows by one), from the unrotated `keys_LXHCD` and their
+    half-swapped copy, exactly and without accumulating rounding. An exported graph receives
+    only what attention reads (`readable`).
+
+    `append` writes into this cache's buffers: clone() a cache to branch a rollout.
     """
 
     keys_LXHCD: torch.Tensor | None
     values_LXHCD: torch.Tensor | Sequence[torch.Tensor]
     valid_C: torch.Tensor
     rotated_keys_LXHCD: torch.Tensor | Sequence[torch.Tensor]
+    swapped_keys_LXHCD: torch.Tensor | None = None
+    newest: int = -1
+
+    @classmethod
+    def empty(cls, shape_LXHCD: tuple[int, ...], device: torch.device | str = "cpu",
+              dtype: torch.dtype = torch.float32) -> TemporalCache:
+        """A cache with no frames: C = shape_LXHCD[3] empty slots."""
+        def zeros():
+            return torch.zeros(shape_LXHCD, device=device, dtype=dtype)
+
+        return cls(zeros(), zeros(), torch.zeros(shape_LXHCD[3], device=device, dtype=torch.bool), zeros(), zeros())
 
     @classmethod
     def readable(cls, rotated_keys_LXHCD, values_LXHCD, valid_C: torch.Tensor) -> TemporalCache:
@@ -52,16 +66,27 @@ class TemporalCache:
     def frames(self) -> int:
         return int(self.valid_C.sum())
 
+    def clone(self) -> TemporalCache:
+        """An independent copy (appending to either leaves the other as it was)."""
+        return TemporalCache(*(t.clone() for t in (self.keys_LXHCD, self.values_LXHCD, self.valid_C,
+                                                    self.rotated_keys_LXHCD, self.swapped_keys_LXHCD)), self.newest)
+
     def append(self, keys_LXHD: torch.Tensor, values_LXHD: torch.Tensor) -> TemporalCache:
-        """A new cache with this frame's keys/values appended, dropping the oldest slot."""
-        if self.valid_C.numel() == 0:
+        """Write this frame's keys/values over the oldest slot, in place; returns this cache."""
+        C = self.valid_C.numel()
+        if C == 0:
             return self
-        keys = torch.cat((self.keys_LXHCD[:, :, :, 1:], keys_LXHD[:, :, :, None]), dim=3)
-        values = torch.cat((self.values_LXHCD[:, :, :, 1:], values_LXHD[:, :, :, None]), dim=3)
-        valid = torch.cat((self.valid_C[1:], self.valid_C.new_ones(1)))
-        C, head_dim = keys.shape[3], keys.shape[4]
-        cos_CD, sin_CD = rotary_angles(torch.arange(-C, 0, device=keys.device), head_dim)
-        return TemporalCache(keys, values, valid, apply_rotary(keys, cos_CD, sin_CD))
+        slot = (self.newest + 1) % C
+        self.keys_LXHCD[:, :, :, slot] = keys_LXHD
+        self.swapped_keys_LXHCD[:, :, :, slot] = swap_halves(keys_LXHD)
+        self.values_LXHCD[:, :, :, slot] = values_LXHD
+        self.valid_C[slot] = True
+        self.newest = slot
+        # The newest frame is at distance -1 from the next one, the frame before it at -2, ...
+        age_C = (slot - torch.arange(C, device=self.valid_C.device)) % C
+        cos_CD, sin_CD = rotary_angles(-1 - age_C, self.keys_LXHCD.shape[-1])
+        rotate_into(self.rotated_keys_LXHCD, self.keys_LXHCD, self.swapped_keys_LXHCD, cos_CD, sin_CD)
+        return self
 
 
 class STBlock(nn.Module):
@@ -126,9 +151,8 @@ class STTransformer(nn.Module):
 
     def empty_cache(self, batch: int, tokens: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> TemporalCache:
         cfg = self.cfg
-        shape = (cfg.depth, batch * tokens, cfg.heads, self.window - 1, cfg.dim // cfg.heads)
-        zeros = torch.zeros(shape, device=device, dtype=dtype)
-        return TemporalCache(zeros, zeros.clone(), torch.zeros(self.window - 1, device=device, dtype=torch.bool), zeros.clone())
+        return TemporalCache.empty((cfg.depth, batch * tokens, cfg.heads, self.window - 1, cfg.dim // cfg.heads),
+                                   device, dtype)
 
     def step(self, x_BND: torch.Tensor, cache: TemporalCache) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Output for one new frame, plus its keys/values [L, X, H, D] for `cache.append`."""

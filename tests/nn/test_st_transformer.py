@@ -45,3 +45,23 @@ def test_step_with_cache_matches_full_forward(frames):
             assert (y - full[:, t]).abs().max().item() <= 1e-5, f"frame {t}"
             cache = cache.append(k, v)
     assert cache.frames == min(frames, 3)
+
+
+def test_a_cloned_cache_branches_a_rollout():
+    """The ring cache appends in place; a clone taken before is unaffected and continues as if
+    the other branch had never happened (same outputs as stepping from it directly)."""
+    model = _model(window=3)
+    x = torch.randn(1, 6, 5, 32)
+    with torch.no_grad():
+        cache = model.empty_cache(batch=1, tokens=5)
+        for t in range(4):  # past the window: the ring has wrapped
+            _, k, v = model.step(x[:, t], cache)
+            cache = cache.append(k, v)
+        branch = cache.clone()
+        want, _, _ = model.step(x[:, 4], cache)
+        for t in (4, 5):  # the original goes on and overwrites slots
+            _, k, v = model.step(x[:, t], cache)
+            cache = cache.append(k, v)
+        got, _, _ = model.step(x[:, 4], branch)
+    assert torch.equal(got, want)
+    assert not torch.equal(branch.values_LXHCD, cache.values_LXHCD)  # the original did move on
