@@ -2,7 +2,8 @@
 PyTorch and the ONNX Runtime backend side by side (imported by `bench/rollout.py --profile`).
 
 `TimedBackend` wraps a backend and adds up the seconds of each call kind, so the split is
-measured on the one rollout loop the product runs: the MaskGIT iterations (dynamics logits),
+measured on the one rollout loop the product runs: the MaskGIT iterations (the dynamics
+model's token probabilities at the sampling temperature),
 the commit pass that appends the finished frame to the cache, the decoder step, and what is
 left of the step (sampling, confidence ranking, re-masking, the uint8 copy to the host). The
 prompt's encode is timed apart (it runs at reset only). The node's share (the frame to a
@@ -24,7 +25,7 @@ PARTS = ("maskgit_iteration", "commit", "decode")
 
 
 class TimedBackend(RolloutBackend):
-    """`inner`, with the seconds and calls of encode / logits / commit / decode added up."""
+    """`inner`, with the seconds and calls of encode / probabilities / commit / decode added up."""
 
     def __init__(self, inner: RolloutBackend) -> None:
         self.inner, self.cfg, self.device, self.name = inner, inner.cfg, inner.device, inner.name
@@ -56,8 +57,8 @@ class TimedBackend(RolloutBackend):
     def encode(self, frames_BHWC):
         return self._timed("encode", self.inner.encode, frames_BHWC)
 
-    def logits(self, tokens_BN, actions_B, cache):
-        return self._timed("maskgit_iteration", self.inner.logits, tokens_BN, actions_B, cache)
+    def probabilities(self, tokens_BN, actions_B, cache, temperature):
+        return self._timed("maskgit_iteration", self.inner.probabilities, tokens_BN, actions_B, cache, temperature)
 
     def commit(self, tokens_BN, actions_B, cache):
         return self._timed("commit", self.inner.commit, tokens_BN, actions_B, cache)

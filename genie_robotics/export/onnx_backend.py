@@ -23,7 +23,7 @@ import torch
 
 from genie_robotics.config import GenieConfig
 from genie_robotics.errors import GenieError
-from genie_robotics.export.onnx_export import METADATA_FILE, graph_cache
+from genie_robotics.export.onnx_export import FORMAT, METADATA_FILE, graph_cache
 from genie_robotics.models.rollout_backend import RolloutBackend
 from genie_robotics.nn.st_transformer import TemporalCache
 
@@ -82,6 +82,9 @@ class OnnxBackend(RolloutBackend):
         if not meta_path.is_file():
             raise GenieError(f"{export_dir} is not an ONNX export (no {METADATA_FILE}); run `genie-robotics export` first")
         self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format") != FORMAT:
+            raise GenieError(f"{export_dir} is a {self.meta.get('format', 'unversioned')!r} export and this version reads "
+                             f"{FORMAT!r}; export the checkpoint again (`genie-robotics export`)")
         self.cfg = GenieConfig.load(export_dir / "config.yaml")
         wanted = choose_providers(providers)
         self.sessions = {
@@ -104,6 +107,7 @@ class OnnxBackend(RolloutBackend):
         self._scratch: dict[tuple[str, int], list[torch.Tensor]] = {}  # reused outputs, see `_run`
         # One IO binding per graph, with what each of its names is bound to (see `_bind_once`).
         self._bindings = {name: (sess.io_binding(), {}) for name, sess in self.sessions.items()}
+        self._temperature = (None, None)  # (value, 0-d tensor): the same tensor stays bound
 
     def check_batch(self, batch: int) -> None:
         if batch != 1 and not self.meta.get("dynamic_batch"):
@@ -123,7 +127,7 @@ class OnnxBackend(RolloutBackend):
             return [[L, B * N, H, D]] * 2
 
         return {"encoder": [[B, N]],
-                "dynamics_step": [[B, N, self.meta["vocab"]], *new_kv(self.meta["dynamics_cache_shape"])],
+                "dynamics_step": [[B, N, self.meta["vocab"]]] * 2 + new_kv(self.meta["dynamics_cache_shape"]),
                 "decoder_step": [[B, cfg.height, cfg.width, 3], *new_kv(self.meta["decoder_cache_shape"])]}[name]
 
     def _bind_once(self, binding, bound: dict, io_name: str, tensor: torch.Tensor, bind) -> None:
@@ -172,14 +176,21 @@ class OnnxBackend(RolloutBackend):
 
         return empty(self.meta["dynamics_cache_shape"]), empty(self.meta["decoder_cache_shape"])
 
-    def dynamics_step(self, tokens_BN, actions_B, cache, scratch: bool = False):
+    def _dynamics(self, tokens_BN, actions_B, cache, temperature: float, scratch: bool = False):
+        """(logits, probs at `temperature`, keys, values) of one dynamics graph run."""
         action = torch.full((tokens_BN.shape[0],), self.cfg.num_actions) if actions_B is None else actions_B.long()
-        logits, k, v = self._run("dynamics_step", tokens_BN, action, *graph_cache(cache), scratch=scratch)
+        if self._temperature[0] != temperature:
+            self._temperature = (temperature, torch.tensor(temperature, dtype=torch.float32, device=self.device))
+        return self._run("dynamics_step", tokens_BN, action, self._temperature[1], *graph_cache(cache), scratch=scratch)
+
+    def dynamics_step(self, tokens_BN, actions_B, cache):
+        logits, _, k, v = self._dynamics(tokens_BN, actions_B, cache, 1.0)
         return logits, k, v
 
-    def logits(self, tokens_BN, actions_B, cache):
-        """Logits in a buffer the next MaskGIT iteration overwrites (the sampler reads them at once)."""
-        return self.dynamics_step(tokens_BN, actions_B, cache, scratch=True)[0]
+    def probabilities(self, tokens_BN, actions_B, cache, temperature):
+        """Computed in the graph, into a buffer the next MaskGIT iteration overwrites (the sampler
+        reads them at once)."""
+        return self._dynamics(tokens_BN, actions_B, cache, temperature, scratch=True)[1]
 
     def decode(self, tokens_BN, cache):
         frame, k, v = self._run("decoder_step", tokens_BN, *graph_cache(cache))

@@ -2,14 +2,18 @@
 
   encoder.onnx        frame uint8 [1, H, W, 3] -> tokens int64 [1, N]
   dynamics_step.onnx  tokens [1, N], action int64 [1] (num_actions = "no action", the prompt),
-                      the temporal cache (per layer: keys rotated by their distance to this frame, and values [N, heads, C,
+                      sampling temperature float [] (> 0), the temporal cache (per layer:
+                      keys rotated by their distance to this frame, and values [N, heads, C,
                       head_dim]; valid bool [C])
-                      -> logits [1, N, V], this frame's keys/values [L, N, heads, head_dim]
+                      -> logits [1, N, V], probs [1, N, V] = softmax(logits / temperature),
+                      this frame's keys/values [L, N, heads, head_dim]
   decoder_step.onnx   tokens [1, N] + the decoder's cache -> frame float [1, H, W, 3] in [-1, 1],
                       this frame's keys/values
 
 The cache is an explicit input/output with a fixed shape, so one MaskGIT iteration costs one
-frame's forward pass; appending to it and the MaskGIT schedule stay in host code.
+frame's forward pass; appending to it and the MaskGIT schedule stay in host code. The softmax
+at the sampling temperature runs in the graph: on a CPU, host tensor ops right after a graph
+run find their caches cold and run 2-3x slower than ONNX Runtime's kernel inside the run.
 Graphs are static batch 1 (what the ROS node runs); `dynamic_batch=True` makes the batch a
 symbolic dimension ("batch", and "batch_tokens" = batch x N in the cache) for batched rollouts.
 """
@@ -27,10 +31,14 @@ from genie_robotics.checkpoint import CONFIG_FILE, load_checkpoint
 from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
+from genie_robotics.models.maskgit import token_probabilities
 from genie_robotics.nn.st_transformer import TemporalCache
 
 OPSET = 17
 METADATA_FILE = "genie_onnx.json"
+# v2: the dynamics graph takes the sampling temperature and also returns probs; the cache holds
+# keys rotated by distance, in any slot order (v1 exports are older than both: export again).
+FORMAT = "genie_robotics onnx v2"
 GRAPHS = ("encoder", "dynamics_step", "decoder_step")
 CACHE_OUT = ["new_keys", "new_values"]
 
@@ -62,12 +70,13 @@ class DynamicsStepGraph(nn.Module):
         super().__init__()
         self.genie = genie
 
-    def forward(self, tokens_BN, action_B, *cache_tensors):
+    def forward(self, tokens_BN, action_B, temperature, *cache_tensors):
         g = self.genie
         none_B = action_B >= g.cfg.num_actions  # the prompt frame: no action leads into it
         codes_BD = g.lam.action_codes(torch.where(none_B, torch.zeros_like(action_B), action_B))
         emb_BD = torch.where(none_B[:, None], g.dynamics.no_action.expand(action_B.shape[0], -1), g.dynamics.action_in(codes_BD))
-        return g.dynamics.step_embedded(tokens_BN, emb_BD, _readable(cache_tensors))
+        logits_BNV, keys, values = g.dynamics.step_embedded(tokens_BN, emb_BD, _readable(cache_tensors))
+        return logits_BNV, token_probabilities(logits_BNV, temperature), keys, values
 
 
 class DecoderStepGraph(nn.Module):
@@ -80,7 +89,7 @@ class DecoderStepGraph(nn.Module):
 
 
 # Which dimension of each named input/output is the batch ("batch") or batch x tokens ("batch_tokens").
-BATCH_AXES = {"frame": {0: "batch"}, "tokens": {0: "batch"}, "action": {0: "batch"}, "logits": {0: "batch"},
+BATCH_AXES = {"frame": {0: "batch"}, "tokens": {0: "batch"}, "action": {0: "batch"}, "logits": {0: "batch"}, "probs": {0: "batch"},
               "new_keys": {1: "batch_tokens"}, "new_values": {1: "batch_tokens"}}
 CACHE_BATCH_AXES = {0: "batch_tokens"}  # every per-layer cache input [X, heads, C, head_dim]
 
@@ -101,8 +110,10 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
     frame = torch.zeros(B, cfg.height, cfg.width, 3, dtype=torch.uint8)
     jobs = {
         "encoder": (EncoderGraph(genie), (frame,), ["frame"], ["tokens"]),
-        "dynamics_step": (DynamicsStepGraph(genie), (tokens, torch.full((B,), cfg.num_actions), *graph_cache(dyn_cache)),
-                          ["tokens", "action", *cache_inputs(len(dyn_cache.values_LXHCD))], ["logits", *CACHE_OUT]),
+        "dynamics_step": (DynamicsStepGraph(genie), (tokens, torch.full((B,), cfg.num_actions), torch.tensor(1.0),
+                                                     *graph_cache(dyn_cache)),
+                          ["tokens", "action", "temperature", *cache_inputs(len(dyn_cache.values_LXHCD))],
+                          ["logits", "probs", *CACHE_OUT]),
         "decoder_step": (DecoderStepGraph(genie), (tokens, *graph_cache(dec_cache)),
                          ["tokens", *cache_inputs(len(dec_cache.values_LXHCD))], ["frame", *CACHE_OUT]),
     }
@@ -119,7 +130,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
     if render_args.is_file():
         shutil.copyfile(render_args, out / RENDER_ARGS_FILE)
     meta = {
-        "format": "genie_robotics onnx v1",
+        "format": FORMAT,
         "height": cfg.height, "width": cfg.width, "tokens_per_frame": N, "vocab": cfg.tokenizer.quantizer.num_codes,
         "mask_id": cfg.tokenizer.quantizer.num_codes, "num_actions": cfg.num_actions, "no_action": cfg.num_actions,
         "context_frames": cfg.frames, "fps": cfg.fps,

@@ -27,46 +27,65 @@ def masked_fraction(progress: float, schedule: str) -> float:
     raise ValueError(f"unknown MaskGIT schedule {schedule!r}")
 
 
-def sample_categorical(probs_BNV: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One draw [B, N] from each categorical distribution over the last axis, by inverse CDF:
-    one uniform number per token (torch.multinomial draws one per token and class, which made
-    it most of a CPU MaskGIT step's host time)."""
+MIN_TEMPERATURE = 1e-6  # temperature 0 means greedy; this divisor keeps it finite
+
+
+def token_probabilities(logits_BNV: torch.Tensor, temperature) -> torch.Tensor:
+    """softmax(logits / temperature) in float32: what MaskGIT samples from. `temperature` is a
+    float or a 0-d tensor, at least MIN_TEMPERATURE; the ONNX dynamics graph runs this in-graph."""
+    return torch.softmax(logits_BNV.float() / temperature, dim=-1)
+
+
+def sample_categorical(probs_BNV: torch.Tensor, uniform_BN: torch.Tensor) -> torch.Tensor:
+    """One draw [B, N] from each categorical distribution over the last axis, by inverse CDF
+    from one uniform number in [0, 1) per token (torch.multinomial draws one per token and
+    class, which made it most of a CPU MaskGIT step's host time)."""
     cdf_BNV = probs_BNV.cumsum(-1)
-    u_BN1 = torch.rand(*probs_BNV.shape[:-1], 1, generator=generator, device=probs_BNV.device) * cdf_BNV[..., -1:]
-    # side="right": the first class whose CDF exceeds u, so a class of probability 0 is never drawn.
+    u_BN1 = uniform_BN[..., None] * cdf_BNV[..., -1:]
+    # right=True: the first class whose CDF exceeds u, so a class of probability 0 is never drawn.
     return torch.searchsorted(cdf_BNV, u_BN1, right=True)[..., 0].clamp_(max=probs_BNV.shape[-1] - 1)
+
+
+def keep_masked_counts(tokens: int, steps: int, schedule: str) -> list[int]:
+    """Tokens still masked after each step: the schedule, but at least one token revealed per
+    step, and none masked after the last."""
+    counts, masked = [], tokens
+    for step in range(steps):
+        target = math.floor(tokens * masked_fraction((step + 1) / steps, schedule))
+        masked = 0 if step == steps - 1 else max(min(masked - 1, target), 0)
+        counts.append(masked)
+    return counts
 
 
 @torch.no_grad()
 def maskgit_sample(
-    logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    probs_fn: Callable[[torch.Tensor], torch.Tensor],
     batch: int,
     tokens: int,
     mask_id: int,
     steps: int,
-    temperature: float,
     schedule: str = "cosine",
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """Sample token indices [B, N]; `logits_fn(tokens_BN)` returns logits [B, N, V]."""
+    """Sample token indices [B, N]; `probs_fn(tokens_BN)` returns the tokens' probabilities
+    [B, N, V] at the sampling temperature (`token_probabilities`).
+
+    Host work between the forward passes is kept to a few tensor ops: on a CPU, each op after
+    a forward pass runs with the caches cold, at 2-3x its warm time."""
+    if steps < 1:
+        raise ValueError(f"MaskGIT needs at least one step, got {steps}")
     tokens_BN = torch.full((batch, tokens), mask_id, dtype=torch.long, device=device)
     positions_BN = torch.arange(tokens, device=device).expand(batch, tokens)
-    for step in range(steps):
+    uniform_SBN = torch.rand(steps, batch, tokens, generator=generator, device=device)
+    for step, keep_masked in enumerate(keep_masked_counts(tokens, steps, schedule)):
         masked_BN = tokens_BN == mask_id
-        if not masked_BN.any():  # fewer tokens than steps: every token is already revealed
-            break
-        logits_BNV = logits_fn(tokens_BN).float()
-        probs_BNV = torch.softmax(logits_BNV / max(temperature, 1e-6), dim=-1)
-        sampled_BN = torch.where(masked_BN, sample_categorical(probs_BNV, generator), tokens_BN)
-        if step == steps - 1:  # the last step reveals every token: no ranking
+        probs_BNV = probs_fn(tokens_BN)
+        sampled_BN = torch.where(masked_BN, sample_categorical(probs_BNV, uniform_SBN[step]), tokens_BN)
+        if keep_masked == 0:  # the last step, or every token revealed before it (N < steps)
             return sampled_BN
         confidence_BN = torch.where(masked_BN, probs_BNV.gather(-1, sampled_BN[..., None])[..., 0], math.inf)
-        # How many stay masked: follows the schedule, but always reveals at least one token.
-        remaining = masked_BN.sum(-1)
-        target = math.floor(tokens * masked_fraction((step + 1) / steps, schedule))
-        keep_masked_B = torch.clamp(torch.minimum(remaining - 1, torch.full_like(remaining, target)), min=0)
         # rank 0 = least confident: one sort, its inverse permutation by scatter
         rank_BN = torch.empty_like(positions_BN).scatter_(-1, confidence_BN.argsort(-1), positions_BN)
-        tokens_BN = torch.where(rank_BN < keep_masked_B[:, None], mask_id, sampled_BN)
-    return tokens_BN
+        tokens_BN = torch.where(rank_BN < keep_masked, mask_id, sampled_BN)
+    return tokens_BN  # not reached: the last step keeps nothing masked

@@ -2,7 +2,7 @@
 one rollout loop (sampling, state, input checks) whatever runs the networks.
 
 A backend turns prompt frames into tokens (`encode`), scores a candidate next frame's tokens
-given the frames so far (`logits`), appends a finished frame to the dynamics context
+given the frames so far (`logits`, or `probabilities` at a sampling temperature), appends a finished frame to the dynamics context
 (`commit`), and decodes a finished frame (`decode`). What "the frames so far" is, the backend
 decides: a fixed-size temporal key/value cache (`TorchBackend`, and the ONNX Runtime backend in
 export/onnx_backend.py), or the whole token history recomputed at every call
@@ -16,12 +16,13 @@ import torch
 
 from genie_robotics.config import GenieConfig
 from genie_robotics.models.genie import Genie
+from genie_robotics.models.maskgit import token_probabilities
 from genie_robotics.nn.st_transformer import TemporalCache
 
 
 class RolloutBackend:
     """Cached backends implement the four `*_step`/`empty_caches`/`encode` calls below;
-    `logits` and `commit` follow from `dynamics_step`."""
+    `logits`, `probabilities` and `commit` follow from `dynamics_step`."""
 
     name: str
     cfg: GenieConfig
@@ -50,8 +51,13 @@ class RolloutBackend:
         raise NotImplementedError
 
     def logits(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor, cache) -> torch.Tensor:
-        """A MaskGIT iteration's logits; read them before the next call, which may reuse the buffer."""
+        """Logits [B, N, V] of a candidate new frame's tokens."""
         return self.dynamics_step(tokens_BN, actions_B, cache)[0]
+
+    def probabilities(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor, cache, temperature: float) -> torch.Tensor:
+        """A MaskGIT iteration's token probabilities at `temperature` (>= MIN_TEMPERATURE); read
+        them before the next call, which may reuse the buffer."""
+        return token_probabilities(self.logits(tokens_BN, actions_B, cache), temperature)
 
     def commit(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache):
         """The dynamics context with this finished frame appended."""

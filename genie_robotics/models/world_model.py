@@ -17,7 +17,7 @@ import torch
 
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
-from genie_robotics.models.maskgit import maskgit_sample
+from genie_robotics.models.maskgit import MIN_TEMPERATURE, maskgit_sample
 from genie_robotics.models.rollout_backend import FullHistoryBackend, RolloutBackend, TorchBackend
 from genie_robotics.models.video import to_uint8
 
@@ -168,10 +168,11 @@ class WorldModel:
         state, backend = self.state, self.backend
         actions_B = self._action_batch(action).expand(state.batch)
         with self._host_threads():
+            temperature = max(self.temperature, MIN_TEMPERATURE)
             tokens_BN = maskgit_sample(
-                lambda candidate_BN: backend.logits(candidate_BN, actions_B, state.dynamics_context),
+                lambda candidate_BN: backend.probabilities(candidate_BN, actions_B, state.dynamics_context, temperature),
                 state.batch, self.cfg.tokens_per_frame, self.cfg.tokenizer.quantizer.num_codes, self.maskgit_steps,
-                self.temperature, self.schedule, self.generator, self.device,
+                self.schedule, self.generator, self.device,
             )
             state.dynamics_context = backend.commit(tokens_BN, actions_B, state.dynamics_context)
             frame_BHWC, state.decoder_context = backend.decode(tokens_BN, state.decoder_context)

@@ -143,6 +143,35 @@ def test_a_reused_input_tensor_is_read_afresh_at_every_run(exported):
     for fill in (0, 5, V - 1):
         tokens.fill_(fill)  # the same tensor, new contents
         with torch.no_grad():
-            got = onnx_backend.logits(tokens, action, cache)
-            want = torch_backend.logits(tokens, action, cache)
-        assert (got - want).abs().max().item() <= 1e-4, fill
+            got = onnx_backend.probabilities(tokens, action, cache, 1.0)  # the MaskGIT iterations' path
+            want = torch_backend.probabilities(tokens, action, cache, 1.0)
+        assert (got - want).abs().max().item() <= 1e-5, fill
+
+
+def test_probabilities_at_the_sampling_temperature_match_torch(exported):
+    """The softmax at the temperature runs in the dynamics graph; the temperature is an input."""
+    genie, out = exported
+    onnx_backend, torch_backend = OnnxBackend(out), TorchBackend(genie)
+    N, V = genie.cfg.tokens_per_frame, genie.cfg.tokenizer.quantizer.num_codes
+    tokens = torch.randint(0, V + 1, (1, N), generator=torch.Generator().manual_seed(3))  # some masked
+    cache = onnx_backend.empty_caches(1)[0]
+    seen = {}
+    for temperature in (0.5, 2.0):
+        with torch.no_grad():
+            got = onnx_backend.probabilities(tokens, torch.tensor([4]), cache, temperature).clone()
+            want = torch_backend.probabilities(tokens, torch.tensor([4]), cache, temperature)
+        assert (got - want).abs().max().item() <= 1e-5, temperature
+        assert torch.allclose(got.sum(-1), torch.ones(1, N), atol=1e-5)
+        seen[temperature] = got
+    assert (seen[0.5].amax(-1) > seen[2.0].amax(-1)).all()  # colder: sharper
+
+
+def test_an_export_in_another_format_is_refused_with_a_hint(exported, tmp_path):
+    import json
+    import shutil
+
+    stale = shutil.copytree(exported[1], tmp_path / "stale")
+    meta = json.loads((stale / "genie_onnx.json").read_text())
+    (stale / "genie_onnx.json").write_text(json.dumps({**meta, "format": "genie_robotics onnx v1"}))
+    with pytest.raises(GenieError, match="onnx v1.*export the checkpoint again"):
+        OnnxBackend(stale)

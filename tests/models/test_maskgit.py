@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from genie_robotics.models.maskgit import masked_fraction, maskgit_sample
+from genie_robotics.models.maskgit import keep_masked_counts, masked_fraction, maskgit_sample, token_probabilities
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "linear"])
@@ -15,11 +15,11 @@ def test_schedule_goes_from_all_to_none(schedule):
 def test_every_token_is_revealed_and_revealed_tokens_stay(steps):
     V, mask_id, seen = 5, 5, []
 
-    def logits_fn(tokens_BN):
+    def probs_fn(tokens_BN):
         seen.append(tokens_BN.clone())
-        return torch.randn(tokens_BN.shape[0], tokens_BN.shape[1], V)
+        return token_probabilities(torch.randn(tokens_BN.shape[0], tokens_BN.shape[1], V), 2.0)
 
-    out = maskgit_sample(logits_fn, 2, 16, mask_id, steps, 2.0, generator=torch.Generator().manual_seed(0))
+    out = maskgit_sample(probs_fn, 2, 16, mask_id, steps, generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 16) and (out < V).all()
     assert len(seen) == min(steps, 16)  # never more forward passes than tokens
     for before, after in zip(seen, seen[1:] + [out]):
@@ -31,7 +31,7 @@ def test_every_token_is_revealed_and_revealed_tokens_stay(steps):
 def test_low_temperature_follows_the_logits():
     logits = torch.full((1, 8, 4), -10.0)
     logits[..., 2] = 10.0
-    out = maskgit_sample(lambda t: logits, 1, 8, 4, 4, 0.5, generator=torch.Generator().manual_seed(0))
+    out = maskgit_sample(lambda t: token_probabilities(logits, 0.5), 1, 8, 4, 4, generator=torch.Generator().manual_seed(0))
     assert (out == 2).all()
 
 
@@ -39,8 +39,18 @@ def test_inverse_cdf_sampling_draws_each_class_at_its_probability():
     from genie_robotics.models.maskgit import sample_categorical
 
     probs_NV = torch.tensor([[0.0, 0.2, 0.0, 0.5, 0.3], [0.9, 0.0, 0.1, 0.0, 0.0]])
-    draws_BN = sample_categorical(probs_NV.repeat(50_000, 1)[None], torch.Generator().manual_seed(0))
+    uniform_BN = torch.rand(1, 100_000, generator=torch.Generator().manual_seed(0))
+    draws_BN = sample_categorical(probs_NV.repeat(50_000, 1)[None], uniform_BN)
     for row, probs_V in enumerate(probs_NV):
         freq_V = torch.bincount(draws_BN[0, row::2], minlength=5) / 50_000
         assert torch.allclose(freq_V, probs_V, atol=0.01), (freq_V, probs_V)
         assert (freq_V[probs_V == 0] == 0).all()  # a class of probability 0 is never drawn
+
+
+@pytest.mark.parametrize("tokens,steps", [(256, 1), (256, 25), (16, 25), (3, 2)])
+def test_the_masked_counts_follow_the_schedule_and_reveal_a_token_per_step(tokens, steps):
+    counts = keep_masked_counts(tokens, steps, "cosine")
+    assert len(counts) == steps and counts[-1] == 0
+    before = [tokens] + counts[:-1]
+    assert all(b == 0 or after < b for b, after in zip(before, counts))  # at least one revealed per step
+    assert all(after <= max(tokens * masked_fraction((s + 1) / steps, "cosine"), 0) for s, after in enumerate(counts))
