@@ -44,10 +44,10 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    from genie_robotics.export.onnx_export import export_onnx
+    from genie_robotics.export.onnx_export import GRAPHS, export_onnx
 
     out = export_onnx(args.checkpoint, args.out, dynamic_batch=args.dynamic_batch)
-    print(f"wrote encoder.onnx, dynamics_step.onnx, decoder_step.onnx, config.yaml and genie_onnx.json to {out}")
+    print(f"wrote {', '.join(f'{name}.onnx' for name in GRAPHS)}, config.yaml and genie_onnx.json to {out}")
 
 
 def _cmd_play(args: argparse.Namespace) -> None:

@@ -1,14 +1,18 @@
-"""Export a Genie checkpoint as three ONNX graphs plus a metadata JSON.
+"""Export a Genie checkpoint as four ONNX graphs plus a metadata JSON.
 
-  encoder.onnx        frame uint8 [1, H, W, 3] -> tokens int64 [1, N]
-  dynamics_step.onnx  tokens [1, N], action int64 [1] (num_actions = "no action", the prompt),
-                      sampling temperature float [] (> 0), the temporal cache (per layer:
-                      keys rotated by their distance to this frame, and values [N, heads, C,
-                      head_dim]; valid bool [C])
-                      -> logits [1, N, V], probs [1, N, V] = softmax(logits / temperature),
-                      this frame's keys/values [L, N, heads, head_dim]
-  decoder_step.onnx   tokens [1, N] + the decoder's cache -> frame float [1, H, W, 3] in [-1, 1],
-                      this frame's keys/values
+  encoder.onnx          frame uint8 [1, H, W, 3] -> tokens int64 [1, N]
+  dynamics_step.onnx    tokens [1, N], action int64 [1] (num_actions = "no action", the prompt),
+                        sampling temperature float [] (> 0), the temporal cache (per layer:
+                        keys rotated by their distance to this frame, and values [N, heads, C,
+                        head_dim]; valid bool [C])
+                        -> logits [1, N, V], probs [1, N, V] = softmax(logits / temperature),
+                        this frame's keys/values [L, N, heads, head_dim]
+  dynamics_commit.onnx  the same without the temperature -> this frame's keys/values only: the
+                        pass that appends a finished frame to the cache, without what its keys
+                        and values do not depend on (the last layer's temporal attention and
+                        feed-forward, the logits head, the softmax)
+  decoder_step.onnx     tokens [1, N] + the decoder's cache -> frame float [1, H, W, 3] in [-1, 1],
+                        this frame's keys/values
 
 The cache is an explicit input/output with a fixed shape, so one MaskGIT iteration costs one
 frame's forward pass; appending to it and the MaskGIT schedule stay in host code. The softmax
@@ -36,10 +40,11 @@ from genie_robotics.nn.st_transformer import TemporalCache
 
 OPSET = 17
 METADATA_FILE = "genie_onnx.json"
-# v2: the dynamics graph takes the sampling temperature and also returns probs; the cache holds
-# keys rotated by distance, in any slot order (v1 exports are older than both: export again).
+# v2: the dynamics graph takes the sampling temperature and also returns probs, a commit graph
+# joins it, and the cache holds keys rotated by distance in any slot order (v1 exports are
+# older than all three: export again).
 FORMAT = "genie_robotics onnx v2"
-GRAPHS = ("encoder", "dynamics_step", "decoder_step")
+GRAPHS = ("encoder", "dynamics_step", "dynamics_commit", "decoder_step")
 CACHE_OUT = ["new_keys", "new_values"]
 
 
@@ -79,6 +84,13 @@ class DynamicsStepGraph(nn.Module):
         return logits_BNV, token_probabilities(logits_BNV, temperature), keys, values
 
 
+class DynamicsCommitGraph(DynamicsStepGraph):
+    """The keys/values of a finished frame only: tracing keeps just what they depend on."""
+
+    def forward(self, tokens_BN, action_B, *cache_tensors):
+        return super().forward(tokens_BN, action_B, torch.ones(()), *cache_tensors)[2:]
+
+
 class DecoderStepGraph(nn.Module):
     def __init__(self, genie: Genie) -> None:
         super().__init__()
@@ -95,7 +107,7 @@ CACHE_BATCH_AXES = {0: "batch_tokens"}  # every per-layer cache input [X, heads,
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = False) -> Path:
-    """Write the three graphs, the model config and the metadata JSON to `out`."""
+    """Write the four graphs (GRAPHS), the model config and the metadata JSON to `out`."""
     genie = load_checkpoint(checkpoint).float().eval()
     cfg = genie.cfg
     out = Path(out)
@@ -114,9 +126,12 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
                                                      *graph_cache(dyn_cache)),
                           ["tokens", "action", "temperature", *cache_inputs(len(dyn_cache.values_LXHCD))],
                           ["logits", "probs", *CACHE_OUT]),
+        "dynamics_commit": (DynamicsCommitGraph(genie), (tokens, torch.full((B,), cfg.num_actions), *graph_cache(dyn_cache)),
+                            ["tokens", "action", *cache_inputs(len(dyn_cache.values_LXHCD))], CACHE_OUT),
         "decoder_step": (DecoderStepGraph(genie), (tokens, *graph_cache(dec_cache)),
                          ["tokens", *cache_inputs(len(dec_cache.values_LXHCD))], ["frame", *CACHE_OUT]),
     }
+    assert tuple(jobs) == GRAPHS
     for name, (module, args, inputs, outputs) in jobs.items():
         with torch.no_grad(), warnings.catch_warnings():
             # The tracer warns about Python-level shape arithmetic; every shape here is static.

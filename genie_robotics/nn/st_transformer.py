@@ -71,8 +71,10 @@ class TemporalCache:
         return TemporalCache(*(t.clone() for t in (self.keys_LXHCD, self.values_LXHCD, self.valid_C,
                                                     self.rotated_keys_LXHCD, self.swapped_keys_LXHCD)), self.newest)
 
+    @torch.no_grad()
     def append(self, keys_LXHD: torch.Tensor, values_LXHD: torch.Tensor) -> TemporalCache:
-        """Write this frame's keys/values over the oldest slot, in place; returns this cache."""
+        """Write this frame's keys/values over the oldest slot, in place; returns this cache.
+        A cache is for generation: nothing is differentiated through it."""
         C = self.valid_C.numel()
         if C == 0:
             return self

@@ -1,4 +1,6 @@
 """ONNX graphs vs PyTorch on the same inputs, with real ONNX Runtime sessions."""
+from dataclasses import astuple
+
 import numpy as np
 import pytest
 import torch
@@ -37,11 +39,15 @@ def test_dynamics_and_decoder_steps_match_torch_with_full_and_sliding_cache(expo
             with torch.no_grad():
                 logits, k, v = backend.dynamics_step(tokens, action, caches[name][0])
                 frame, decoder_cache = backend.decode(tokens, caches[name][1])
-            caches[name] = (caches[name][0].append(k, v), decoder_cache)
+            # The commit (ONNX Runtime: its own graph) must append the same keys/values.
+            caches[name] = (backend.commit(tokens, action, caches[name][0]), decoder_cache)
             outs[name] = (logits, frame)
         worst_logits = max(worst_logits, (outs["onnx"][0] - outs["torch"][0]).abs().max().item())
         worst_frame = max(worst_frame, (outs["onnx"][1] - outs["torch"][1]).abs().max().item())
     assert worst_logits <= 1e-4 and worst_frame <= 1e-4, (worst_logits, worst_frame)
+    for onnx_part, torch_part in zip(*(astuple(caches[name][0]) for name in ("onnx", "torch"))):
+        if isinstance(onnx_part, torch.Tensor):
+            assert (onnx_part.float() - torch_part.float()).abs().max().item() <= 1e-4
 
 
 def test_onnx_rollout_equals_torch_rollout(exported):
@@ -102,7 +108,7 @@ def test_export_cli(tmp_path):
     shipped = load_checkpoint(SHIPPED_CHECKPOINT).cfg.dynamics  # the sampling defaults travel with the export
     assert meta["num_actions"] == 8 and meta["context_frames"] == 16
     assert (meta["maskgit"]["steps"], meta["maskgit"]["temperature"]) == (shipped.maskgit_steps, shipped.temperature)
-    assert set(meta["graphs"]) == {"encoder", "dynamics_step", "decoder_step"}
+    assert set(meta["graphs"]) == {"encoder", "dynamics_step", "dynamics_commit", "decoder_step"}
     bad = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "export", str(tmp_path / "none"), "--out",
                           str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
