@@ -61,41 +61,43 @@ def _readable(cache_tensors: tuple[torch.Tensor, ...]) -> TemporalCache:
     return TemporalCache.readable(cache_tensors[:layers], cache_tensors[layers:-1], cache_tensors[-1])
 
 
-class EncoderGraph(nn.Module):
+class _GenieGraph(nn.Module):
+    """One exported graph: a forward over the Genie model's parts."""
+
     def __init__(self, genie: Genie) -> None:
         super().__init__()
         self.genie = genie
 
+    def action_embedding(self, action_B: torch.Tensor) -> torch.Tensor:
+        """The action's embedding, or the "no action" vector for action == num_actions (the prompt)."""
+        g = self.genie
+        none_B = action_B >= g.cfg.num_actions
+        codes_BD = g.lam.action_codes(torch.where(none_B, torch.zeros_like(action_B), action_B))
+        return torch.where(none_B[:, None], g.dynamics.no_action.expand(action_B.shape[0], -1), g.dynamics.action_in(codes_BD))
+
+
+class EncoderGraph(_GenieGraph):
     def forward(self, frame_BHWC: torch.Tensor) -> torch.Tensor:
         return self.genie.tokenizer.quantize(frame_BHWC[:, None]).indices[:, 0]
 
 
-class DynamicsStepGraph(nn.Module):
-    def __init__(self, genie: Genie) -> None:
-        super().__init__()
-        self.genie = genie
-
+class DynamicsStepGraph(_GenieGraph):
     def forward(self, tokens_BN, action_B, temperature, *cache_tensors):
-        g = self.genie
-        none_B = action_B >= g.cfg.num_actions  # the prompt frame: no action leads into it
-        codes_BD = g.lam.action_codes(torch.where(none_B, torch.zeros_like(action_B), action_B))
-        emb_BD = torch.where(none_B[:, None], g.dynamics.no_action.expand(action_B.shape[0], -1), g.dynamics.action_in(codes_BD))
-        logits_BNV, keys, values = g.dynamics.step_embedded(tokens_BN, emb_BD, _readable(cache_tensors))
+        logits_BNV, keys, values = self.genie.dynamics.step_embedded(tokens_BN, self.action_embedding(action_B),
+                                                                     _readable(cache_tensors))
         return logits_BNV, token_probabilities(logits_BNV, temperature), keys, values
 
 
-class DynamicsCommitGraph(DynamicsStepGraph):
-    """The keys/values of a finished frame only: tracing keeps just what they depend on."""
+class DynamicsCommitGraph(_GenieGraph):
+    """The keys/values of a finished frame only (`keys_values_only`, as PyTorch commits)."""
 
     def forward(self, tokens_BN, action_B, *cache_tensors):
-        return super().forward(tokens_BN, action_B, torch.ones(()), *cache_tensors)[2:]
+        _, keys, values = self.genie.dynamics.step_embedded(tokens_BN, self.action_embedding(action_B),
+                                                           _readable(cache_tensors), keys_values_only=True)
+        return keys, values
 
 
-class DecoderStepGraph(nn.Module):
-    def __init__(self, genie: Genie) -> None:
-        super().__init__()
-        self.genie = genie
-
+class DecoderStepGraph(_GenieGraph):
     def forward(self, tokens_BN, *cache_tensors):
         return self.genie.tokenizer.decode_frame(tokens_BN, _readable(cache_tensors))
 

@@ -63,23 +63,26 @@ class DynamicsModel(nn.Module):
         return {"loss": ce, "dynamics_ce": ce.detach(), "dynamics_acc": acc.detach()}
 
     def step(
-        self, tokens_BN: torch.Tensor, action_codes_BD: torch.Tensor | None, cache: TemporalCache
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, tokens_BN: torch.Tensor, action_codes_BD: torch.Tensor | None, cache: TemporalCache,
+        keys_values_only: bool = False,
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Logits [B, N, V] of one new frame after the cached ones, and its keys/values.
 
         `action_codes_BD` is the code of the action leading into this frame (None for the
-        first frame of a rollout). Commit the frame with `cache.append(keys, values)`.
+        first frame of a rollout). Commit the frame with `cache.append(keys, values)`;
+        `keys_values_only` computes just those (logits None): a commit needs nothing else.
         """
         B = tokens_BN.shape[0]
         emb = self.no_action.expand(B, -1) if action_codes_BD is None else self.action_in(action_codes_BD)
-        return self.step_embedded(tokens_BN, emb, cache)
+        return self.step_embedded(tokens_BN, emb, cache, keys_values_only)
 
     def step_embedded(
-        self, tokens_BN: torch.Tensor, action_emb_BD: torch.Tensor, cache: TemporalCache
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, tokens_BN: torch.Tensor, action_emb_BD: torch.Tensor, cache: TemporalCache, keys_values_only: bool = False,
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """`step` with the action already embedded (the ONNX graph chooses it in-graph)."""
-        h, k, v = self.transformer.step(self._inputs(tokens_BN[:, None], action_emb_BD[:, None])[:, 0], cache)
-        return self.head(h), k, v
+        h, k, v = self.transformer.step(self._inputs(tokens_BN[:, None], action_emb_BD[:, None])[:, 0], cache,
+                                        keys_values_only)
+        return (None if h is None else self.head(h)), k, v
 
     def empty_cache(self, batch: int, device: torch.device | str = "cpu") -> TemporalCache:
         return self.transformer.empty_cache(batch, self.cfg.tokens_per_frame, device, self.pos.dtype)

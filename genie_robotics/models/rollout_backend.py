@@ -80,9 +80,13 @@ class TorchBackend(RolloutBackend):
         return (self.genie.dynamics.empty_cache(batch, self.device),
                 self.genie.tokenizer.empty_decoder_cache(batch, self.device))
 
-    def dynamics_step(self, tokens_BN, actions_B, cache):
+    def dynamics_step(self, tokens_BN, actions_B, cache, keys_values_only: bool = False):
         codes_BD = None if actions_B is None else self.genie.lam.action_codes(actions_B)
-        return self.genie.dynamics.step(tokens_BN, codes_BD, cache)
+        return self.genie.dynamics.step(tokens_BN, codes_BD, cache, keys_values_only)
+
+    def commit(self, tokens_BN, actions_B, cache):
+        _, keys, values = self.dynamics_step(tokens_BN, actions_B, cache, keys_values_only=True)
+        return cache.append(keys, values)
 
     def decode(self, tokens_BN, cache):
         return self.genie.tokenizer.decode_step(tokens_BN, cache)

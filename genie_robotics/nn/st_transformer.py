@@ -117,13 +117,17 @@ class STBlock(nn.Module):
 
     def step(
         self, x_BND: torch.Tensor, rotated_keys_XHCD: torch.Tensor, values_XHCD: torch.Tensor, bias_C: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        keys_values_only: bool = False,
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """One new frame against cached past frames (keys rotated relative to it, `bias_C`:
-        -inf on empty slots); returns it and its own k, v (unrotated: the cache rotates them)."""
+        -inf on empty slots); returns it and its own k, v (unrotated: the cache rotates them).
+        `keys_values_only`: stop once k, v exist (output None): the last layer of a commit."""
         B, N, D = x_BND.shape
         h = x_BND + self.spatial(self.spatial_norm(x_BND))
         h = h.reshape(B * N, 1, D)
         q, k, v = self.temporal.project(self.temporal_norm(h), scale_queries=True)
+        if keys_values_only:
+            return None, k[:, :, 0], v[:, :, 0]
         h = (h + self.temporal.attend_cached(q, k, v, rotated_keys_XHCD, values_XHCD, bias_C)).view(B * N, D)
         h = h + self.ffn(self.ffn_norm(h))  # on rows [X, D]: one GEMM each, no reshapes around them
         return h.view(B, N, D), k[:, :, 0], v[:, :, 0]
@@ -156,12 +160,17 @@ class STTransformer(nn.Module):
         return TemporalCache.empty((cfg.depth, batch * tokens, cfg.heads, self.window - 1, cfg.dim // cfg.heads),
                                    device, dtype)
 
-    def step(self, x_BND: torch.Tensor, cache: TemporalCache) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Output for one new frame, plus its keys/values [L, X, H, D] for `cache.append`."""
+    def step(self, x_BND: torch.Tensor, cache: TemporalCache,
+             keys_values_only: bool = False) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Output for one new frame, plus its keys/values [L, X, H, D] for `cache.append`;
+        `keys_values_only` (a commit): the keys/values alone, without the work after the last
+        layer's (output None)."""
         new_keys, new_values = [], []
         bias_C = torch.zeros(cache.valid_C.shape, device=x_BND.device).masked_fill(~cache.valid_C, float("-inf"))
+        last = len(self.blocks) - 1
         for layer, block in enumerate(self.blocks):
-            x_BND, k, v = block.step(x_BND, cache.rotated_keys_LXHCD[layer], cache.values_LXHCD[layer], bias_C)
+            x_BND, k, v = block.step(x_BND, cache.rotated_keys_LXHCD[layer], cache.values_LXHCD[layer], bias_C,
+                                     keys_values_only=keys_values_only and layer == last)
             new_keys.append(k)
             new_values.append(v)
-        return self.norm(x_BND), torch.stack(new_keys), torch.stack(new_values)
+        return None if x_BND is None else self.norm(x_BND), torch.stack(new_keys), torch.stack(new_values)

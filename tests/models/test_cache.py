@@ -31,3 +31,21 @@ def test_cached_and_recomputed_rollouts_agree(tiny_genie):
     assert cached.shape == (2, 8, 64, 64, 3) and cached.dtype == np.uint8
     # Same sampled tokens; decoded pixels may differ by a rounding step at most.
     assert np.abs(cached.astype(int) - recomputed).max() <= 1
+
+
+def test_a_commit_appends_what_the_full_step_computes(tiny_genie):
+    """A commit stops after the last layer's keys/values; they must equal the full step's."""
+    from genie_robotics.models.rollout_backend import TorchBackend
+
+    backend = TorchBackend(tiny_genie)
+    tokens = torch.randint(0, 256, (2, tiny_genie.cfg.tokens_per_frame), generator=torch.Generator().manual_seed(4))
+    committed, appended = backend.empty_caches(2)[0], backend.empty_caches(2)[0]
+    with torch.no_grad():
+        for t in range(3):
+            action = None if t == 0 else torch.tensor([t, 7 - t])
+            logits, k, v = backend.dynamics_step(tokens, action, appended)
+            assert logits is not None
+            appended = appended.append(k, v)
+            committed = backend.commit(tokens, action, committed)
+    assert torch.equal(committed.rotated_keys_LXHCD, appended.rotated_keys_LXHCD)
+    assert torch.equal(committed.values_LXHCD, appended.values_LXHCD)

@@ -59,9 +59,9 @@ def test_torch_runs_on_the_backends_host_threads_during_a_step_and_is_restored(t
         host_threads = 1
         seen: list[int] = []
 
-        def dynamics_step(self, tokens_BN, actions_B, cache):
+        def dynamics_step(self, tokens_BN, actions_B, cache, keys_values_only=False):
             self.seen.append(torch.get_num_threads())
-            return super().dynamics_step(tokens_BN, actions_B, cache)
+            return super().dynamics_step(tokens_BN, actions_B, cache, keys_values_only)
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
