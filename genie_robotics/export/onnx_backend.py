@@ -106,8 +106,10 @@ class OnnxBackend(RolloutBackend):
                         for name, sess in self.sessions.items()}
         # The inputs each graph reads, among those its metadata lists in call order: the commit
         # graph has no use for the last layer's cache, and the exporter drops unused inputs.
-        self._reads = {name: [n in {i.name for i in sess.get_inputs()} for n in self.meta["graphs"][name]["inputs"]]
-                       for name, sess in self.sessions.items()}
+        self._reads = {}
+        for name, sess in self.sessions.items():
+            present = {i.name for i in sess.get_inputs()}
+            self._reads[name] = [n in present for n in self.meta["graphs"][name]["inputs"]]
         self._scratch: dict[tuple[str, int], list[torch.Tensor]] = {}  # reused outputs, see `_run`
         # One IO binding per graph, with what each of its names is bound to (see `_bind_once`).
         self._bindings = {name: (sess.io_binding(), {}) for name, sess in self.sessions.items()}
@@ -193,7 +195,11 @@ class OnnxBackend(RolloutBackend):
         return self._run("dynamics_step", tokens_BN, self._action(tokens_BN, actions_B), self._temperature[1],
                          *graph_cache(cache), scratch=scratch)
 
-    def dynamics_step(self, tokens_BN, actions_B, cache):
+    def dynamics_step(self, tokens_BN, actions_B, cache, keys_values_only: bool = False):
+        if keys_values_only:  # the commit graph (~15-25 % less work than a MaskGIT iteration)
+            keys, values = self._run("dynamics_commit", tokens_BN, self._action(tokens_BN, actions_B),
+                                     *graph_cache(cache), scratch=True)
+            return None, keys, values
         logits, _, k, v = self._dynamics(tokens_BN, actions_B, cache, 1.0)
         return logits, k, v
 
@@ -201,13 +207,6 @@ class OnnxBackend(RolloutBackend):
         """Computed in the graph, into a buffer the next MaskGIT iteration overwrites (the sampler
         reads them at once)."""
         return self._dynamics(tokens_BN, actions_B, cache, temperature, scratch=True)[1]
-
-    def commit(self, tokens_BN, actions_B, cache):
-        """The commit graph (keys/values only, ~15-25 % less work than a MaskGIT iteration), into
-        buffers that the append copies from at once."""
-        keys, values = self._run("dynamics_commit", tokens_BN, self._action(tokens_BN, actions_B), *graph_cache(cache),
-                                 scratch=True)
-        return cache.append(keys, values)
 
     def decode(self, tokens_BN, cache):
         frame, k, v = self._run("decoder_step", tokens_BN, *graph_cache(cache))

@@ -103,8 +103,8 @@ class DecoderStepGraph(_GenieGraph):
 
 
 # Which dimension of each named input/output is the batch ("batch") or batch x tokens ("batch_tokens").
-BATCH_AXES = {"frame": {0: "batch"}, "tokens": {0: "batch"}, "action": {0: "batch"}, "logits": {0: "batch"}, "probs": {0: "batch"},
-              "new_keys": {1: "batch_tokens"}, "new_values": {1: "batch_tokens"}}
+BATCH_AXES = {"frame": {0: "batch"}, "tokens": {0: "batch"}, "action": {0: "batch"}, "logits": {0: "batch"},
+              "probs": {0: "batch"}, "new_keys": {1: "batch_tokens"}, "new_values": {1: "batch_tokens"}}
 CACHE_BATCH_AXES = {0: "batch_tokens"}  # every per-layer cache input [X, heads, C, head_dim]
 
 
@@ -122,14 +122,14 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
     dyn_cache = genie.dynamics.empty_cache(B)
     dec_cache = genie.tokenizer.empty_decoder_cache(B)
     frame = torch.zeros(B, cfg.height, cfg.width, 3, dtype=torch.uint8)
+    no_action = torch.full((B,), cfg.num_actions)
+    dyn_cache_in = cache_inputs(len(dyn_cache.values_LXHCD))
     jobs = {
         "encoder": (EncoderGraph(genie), (frame,), ["frame"], ["tokens"]),
-        "dynamics_step": (DynamicsStepGraph(genie), (tokens, torch.full((B,), cfg.num_actions), torch.tensor(1.0),
-                                                     *graph_cache(dyn_cache)),
-                          ["tokens", "action", "temperature", *cache_inputs(len(dyn_cache.values_LXHCD))],
-                          ["logits", "probs", *CACHE_OUT]),
-        "dynamics_commit": (DynamicsCommitGraph(genie), (tokens, torch.full((B,), cfg.num_actions), *graph_cache(dyn_cache)),
-                            ["tokens", "action", *cache_inputs(len(dyn_cache.values_LXHCD))], CACHE_OUT),
+        "dynamics_step": (DynamicsStepGraph(genie), (tokens, no_action, torch.tensor(1.0), *graph_cache(dyn_cache)),
+                          ["tokens", "action", "temperature", *dyn_cache_in], ["logits", "probs", *CACHE_OUT]),
+        "dynamics_commit": (DynamicsCommitGraph(genie), (tokens, no_action, *graph_cache(dyn_cache)),
+                            ["tokens", "action", *dyn_cache_in], CACHE_OUT),
         "decoder_step": (DecoderStepGraph(genie), (tokens, *graph_cache(dec_cache)),
                          ["tokens", *cache_inputs(len(dec_cache.values_LXHCD))], ["frame", *CACHE_OUT]),
     }

@@ -2,8 +2,8 @@
 one rollout loop (sampling, state, input checks) whatever runs the networks.
 
 A backend turns prompt frames into tokens (`encode`), scores a candidate next frame's tokens
-given the frames so far (`logits`, or `probabilities` at a sampling temperature), appends a finished frame to the dynamics context
-(`commit`), and decodes a finished frame (`decode`). What "the frames so far" is, the backend
+given the frames so far (`logits`, or `probabilities` at a sampling temperature), appends a
+finished frame to the dynamics context (`commit`), and decodes a finished frame (`decode`). What "the frames so far" is, the backend
 decides: a fixed-size temporal key/value cache (`TorchBackend`, and the ONNX Runtime backend in
 export/onnx_backend.py), or the whole token history recomputed at every call
 (`FullHistoryBackend`, the exact baseline of the cache benchmarks).
@@ -42,8 +42,11 @@ class RolloutBackend:
         """(dynamics context, decoder context) of a rollout with no frames yet."""
         raise NotImplementedError
 
-    def dynamics_step(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache: TemporalCache):
-        """Logits [B, N, V] of a new frame reached by `actions_B` (None: the prompt) and its k, v."""
+    def dynamics_step(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache: TemporalCache,
+                      keys_values_only: bool = False):
+        """Logits [B, N, V] of a new frame reached by `actions_B` (None: the prompt) and its k, v.
+        `keys_values_only` (a commit): logits None, and k, v may sit in buffers the next such
+        call reuses (the append copies them at once)."""
         raise NotImplementedError
 
     def decode(self, tokens_BN: torch.Tensor, cache):
@@ -61,7 +64,7 @@ class RolloutBackend:
 
     def commit(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache):
         """The dynamics context with this finished frame appended."""
-        _, keys, values = self.dynamics_step(tokens_BN, actions_B, cache)
+        _, keys, values = self.dynamics_step(tokens_BN, actions_B, cache, keys_values_only=True)
         return cache.append(keys, values)
 
 
@@ -83,10 +86,6 @@ class TorchBackend(RolloutBackend):
     def dynamics_step(self, tokens_BN, actions_B, cache, keys_values_only: bool = False):
         codes_BD = None if actions_B is None else self.genie.lam.action_codes(actions_B)
         return self.genie.dynamics.step(tokens_BN, codes_BD, cache, keys_values_only)
-
-    def commit(self, tokens_BN, actions_B, cache):
-        _, keys, values = self.dynamics_step(tokens_BN, actions_B, cache, keys_values_only=True)
-        return cache.append(keys, values)
 
     def decode(self, tokens_BN, cache):
         return self.genie.tokenizer.decode_step(tokens_BN, cache)
