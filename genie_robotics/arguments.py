@@ -133,6 +133,11 @@ def device_option() -> Any:
     return option("cpu", help="torch device: cpu or cuda")
 
 
+# What runs a world model's networks (models/world_model.py:load_world_model); here, where
+# option declarations can read them without importing torch.
+BACKENDS = ("auto", "onnx", "torch", "torch-compiled")
+
+
 def progress_option() -> Any:
     return option(True, help="hide progress bars")
 

@@ -74,6 +74,8 @@ class GenerateOptions:
     temperature: float | None = flags.temperature_option()
     seed: int = flags.seed_option()
     device: str = flags.device_option()
+    compile: bool = flags.option(False, help="run the dynamics model and decoder through torch.compile: about a "
+                                             "minute to compile on 2 CPU cores, then ~1.5x faster; CUDA graphs on a GPU")
     progress: bool = flags.progress_option()
 
 
@@ -230,18 +232,22 @@ def _episode(frames_THWC: np.ndarray, actions_T: np.ndarray, action_map: ActionM
     return {"steps": steps, "episode_metadata": metadata}
 
 
-def _rollouts(world, prompts: list[Prompt], actions_ET: np.ndarray, batch: int,
-              bar) -> Iterator[tuple[int, np.ndarray]]:
-    """(episode index, frames uint8 [T, H, W, 3]) of every episode, `batch` rollouts at a time."""
+def _rollouts(world, prompts: list[Prompt], actions_ET: np.ndarray, batch: int, bar,
+              fixed_batch: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    """(episode index, frames uint8 [T, H, W, 3]) of every episode, `batch` rollouts at a time.
+    `fixed_batch`: a short last batch is filled up with repeated episodes (generated, not yielded),
+    so a compiled model sees one batch size and compiles once."""
     E, T = actions_ET.shape
+    batch = min(batch, E)
     for start in range(0, E, batch):
-        idx = np.arange(start, min(E, start + batch))
+        count = min(batch, E - start)
+        idx = np.arange(start, start + (batch if fixed_batch else count)) % E
         frames = [world.reset(np.stack([prompts[i % len(prompts)].image for i in idx]))]
         for t in range(T - 1):  # the last step's action is recorded, not applied
             frames.append(world.step(actions_ET[idx, t]))
-            bar.update(len(idx))
+            bar.update(count)
         frames_BTHWC = np.stack(frames, axis=1)
-        for b, i in enumerate(idx):
+        for b, i in enumerate(idx[:count]):
             yield int(i), frames_BTHWC[b]
 
 
@@ -273,7 +279,7 @@ def generate(opts: GenerateOptions) -> dict:
 
     t0 = time.time()
     _check_options(opts)
-    world = WorldModel.from_checkpoint(opts.model, device=opts.device, maskgit_steps=opts.maskgit_steps,
+    world = WorldModel.from_checkpoint(opts.model, device=opts.device, compile=opts.compile, maskgit_steps=opts.maskgit_steps,
                                        temperature=opts.temperature, seed=opts.seed)
     cfg = world.cfg
     _check_policy(opts.policy, opts.script, opts.stick_probability, cfg.num_actions)
@@ -290,7 +296,7 @@ def generate(opts: GenerateOptions) -> dict:
 
     def episodes():
         with tqdm(total=generated, desc="generate", unit="frame", disable=not opts.progress) as bar:
-            for i, frames in _rollouts(world, prompts, actions_ET, opts.batch, bar):
+            for i, frames in _rollouts(world, prompts, actions_ET, opts.batch, bar, fixed_batch=opts.compile):
                 prompt = prompts[i % len(prompts)]
                 metadata = {"prompt_source": prompt.source, "prompt_episode": prompt.episode, "policy": opts.policy,
                             "seed": opts.seed, "model": model_path, "episode_id": i}

@@ -46,8 +46,9 @@ class PlayOptions:
         None, parse=flags.as_argument_type(parse_script),
         help="headless: comma-separated latent actions 0-7, r = reset (e.g. 0,0,3,3,r,5); without it an OpenCV window opens")
     record: Path | None = flags.path_option(None, help="write what is shown to out.gif, out.mp4 or out.avi")
-    backend: str = flags.option("auto", choices=["auto", "torch", "onnx"],
-                                help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint")
+    backend: str = flags.option("auto", choices=list(flags.BACKENDS),
+                                help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint; "
+                                     "torch-compiled: PyTorch through torch.compile (~30 s to compile at the start)")
     maskgit_steps: int | None = flags.maskgit_steps_option()
     temperature: float | None = flags.temperature_option()
     seed: int = flags.seed_option()
@@ -176,7 +177,7 @@ def play(opts: PlayOptions) -> dict:
         cv2.destroyAllWindows()
     saved = recorder.save()
     summary = {
-        "model": str(opts.model), "backend": getattr(world.backend, "provider", "torch"), "steps": len(step_times),
+        "model": str(opts.model), "backend": getattr(world.backend, "provider", world.backend.name), "steps": len(step_times),
         "frames_per_s": round(len(step_times) / sum(step_times), 2) if step_times else None,
         "recorded_frames": len(recorder.frames), "record": str(saved) if saved else None,
     }

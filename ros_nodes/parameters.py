@@ -18,7 +18,7 @@ class Parameter:
 
 PARAMETERS = {
     "model_dir": Parameter("", "checkpoint (torch) or ONNX export directory; empty = the shipped tiny checkpoint"),
-    "backend": Parameter("onnx", "onnx | torch | auto (onnx for an export directory, torch for a checkpoint)"),
+    "backend": Parameter("onnx", "onnx | torch | torch-compiled | auto (onnx for an export directory, torch for a checkpoint)"),
     "providers": Parameter([""], "ONNX Runtime providers; empty = TensorRT -> CUDA -> CPU, whatever is installed"),
     "prompt_image": Parameter("", "image (or folder / RLDS dataset) the world starts from; empty = a grey frame"),
     "mode": Parameter("on_action", "on_action: one frame per action message; timer: free-running at fps"),

@@ -26,3 +26,15 @@ def mujoco_dir(tmp_path_factory):
 def tiny_genie():
     torch.manual_seed(0)
     return Genie(small_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """(an untrained Genie with a 4-frame window, so the cache slides from frame 4; its ONNX export)."""
+    from genie_robotics.checkpoint import save_checkpoint
+    from genie_robotics.export.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    genie = Genie(small_config(frames=4)).eval()
+    ckpt = save_checkpoint(genie, tmp_path_factory.mktemp("ckpt"))
+    return genie, export_onnx(ckpt, tmp_path_factory.mktemp("onnx"))

@@ -257,3 +257,34 @@ def test_prompts_that_are_neither_images_nor_rlds_are_one_clear_error(model_dir,
     empty.mkdir()
     _one_line_error(_opts(model_dir, empty, tmp_path / "gen", episodes=1, steps=2), "no image files", "RLDS")
     assert not (tmp_path / "gen").exists()
+
+
+def test_a_fixed_batch_fills_the_last_batch_up_and_yields_every_episode_once(tiny_genie):
+    """What `generate --compile` does: one batch size for the compiled model, no episode twice."""
+    from genie_robotics.generate import _rollouts
+    from genie_robotics.prompts import Prompt
+
+    class Recording(WorldModel):
+        batches: list[int] = []
+
+        def reset(self, prompt, seed=None):
+            self.batches.append(len(prompt))
+            return super().reset(prompt, seed)
+
+    world = Recording(tiny_genie, maskgit_steps=1)
+    prompts = [Prompt(np.full((64, 64, 3), 40 * k, np.uint8), f"p{k}") for k in range(3)]
+    actions_ET = np.arange(15).reshape(5, 3) % 8
+
+    class Bar:
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    bar = Bar()
+    episodes = list(_rollouts(world, prompts, actions_ET, 2, bar, fixed_batch=True))
+    assert [i for i, _ in episodes] == [0, 1, 2, 3, 4] and Recording.batches == [2, 2, 2]
+    assert all(frames.shape == (3, 64, 64, 3) for _, frames in episodes) and bar.n == 5 * 2
+    Recording.batches.clear()
+    assert [i for i, _ in _rollouts(world, prompts, actions_ET, 2, Bar())] == [0, 1, 2, 3, 4]
+    assert Recording.batches == [2, 2, 1]

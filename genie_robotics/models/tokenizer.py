@@ -68,11 +68,6 @@ class VideoTokenizer(nn.Module):
         h, k, v = self.decoder.step(self._decoder_in(self.quantizer.lookup(tokens_BN)), cache)
         return self._to_pixels(h[:, None])[:, 0], k, v
 
-    def decode_step(self, tokens_BN: torch.Tensor, cache: TemporalCache) -> tuple[torch.Tensor, TemporalCache]:
-        """Decode one new frame [B, H, W, 3] and return the cache with it appended."""
-        frame, k, v = self.decode_frame(tokens_BN, cache)
-        return frame, cache.append(k, v)
-
     def empty_decoder_cache(self, batch: int, device: torch.device | str = "cpu") -> TemporalCache:
         return self.decoder.empty_cache(batch, self.cfg.tokens_per_frame, device, self.decoder_pos.dtype)
 

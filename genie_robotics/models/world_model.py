@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genie_robotics.arguments import BACKENDS
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import MIN_TEMPERATURE, maskgit_sample
@@ -57,10 +58,11 @@ class WorldModel:
         self.state: RolloutState | None = None
 
     @classmethod
-    def from_checkpoint(cls, path, device: torch.device | str = "cpu", **kwargs) -> WorldModel:
+    def from_checkpoint(cls, path, device: torch.device | str = "cpu", compile: bool = False, **kwargs) -> WorldModel:
+        """`compile`: the PyTorch backend's dynamics calls through torch.compile (TorchBackend)."""
         from genie_robotics.checkpoint import load_checkpoint
 
-        return cls(load_checkpoint(path, device), device=device, **kwargs)
+        return cls(TorchBackend(load_checkpoint(path, device), device, compile=compile), **kwargs)
 
     # --- sampling settings: None means the checkpoint's ----------------------------------
     @property
@@ -205,9 +207,10 @@ def load_world_model(path: str | Path, backend: str = "auto", providers: list[st
     """A world model for a checkpoint or an ONNX export directory.
 
     backend "auto" picks ONNX Runtime for an export directory and PyTorch for a checkpoint;
-    "onnx" on a checkpoint exports it to a temporary directory first (with a batch dimension
-    when `batched`), removed once the sessions have loaded the graphs (they hold them in
-    memory). `sampling`: maskgit_steps, temperature, schedule, seed.
+    "torch-compiled" is PyTorch through torch.compile (see TorchBackend). "onnx" on a
+    checkpoint exports it to a temporary directory first (with a batch dimension when
+    `batched`), removed once the sessions have loaded the graphs (they hold them in memory).
+    `sampling`: maskgit_steps, temperature, schedule, seed.
     """
     import tempfile
 
@@ -217,12 +220,12 @@ def load_world_model(path: str | Path, backend: str = "auto", providers: list[st
     is_export = (path / METADATA_FILE).is_file()
     if backend == "auto":
         backend = "onnx" if is_export else "torch"
-    if backend == "torch":
+    if backend in ("torch", "torch-compiled"):
         if is_export:
             raise GenieError(f"{path} is an ONNX export; use backend onnx, or point at the checkpoint")
-        return WorldModel.from_checkpoint(path, device=device, **sampling)
+        return WorldModel.from_checkpoint(path, device=device, compile=backend == "torch-compiled", **sampling)
     if backend != "onnx":
-        raise GenieError(f"backend must be auto, onnx or torch, got {backend!r}")
+        raise GenieError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     from genie_robotics.export.onnx_backend import OnnxBackend
     from genie_robotics.export.onnx_export import export_onnx
 

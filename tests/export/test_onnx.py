@@ -1,6 +1,5 @@
-"""ONNX graphs vs PyTorch on the same inputs, with real ONNX Runtime sessions."""
-from dataclasses import astuple
-
+"""The ONNX export and its backend, with real ONNX Runtime sessions (step and rollout parity
+with eager PyTorch: tests/models/test_rollout_backends.py). `exported`: tests/conftest.py."""
 import numpy as np
 import pytest
 import torch
@@ -11,54 +10,6 @@ from genie_robotics.export.onnx_backend import OnnxBackend
 from genie_robotics.export.onnx_export import export_onnx
 from genie_robotics.models.rollout_backend import TorchBackend
 from genie_robotics.models.world_model import WorldModel
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    from genie_robotics.models.genie import Genie
-    from tests.helpers import small_config
-
-    torch.manual_seed(0)
-    genie = Genie(small_config(frames=4)).eval()  # a 4-frame window: sliding starts at frame 4
-    ckpt = save_checkpoint(genie, tmp_path_factory.mktemp("ckpt"))
-    return genie, export_onnx(ckpt, tmp_path_factory.mktemp("onnx"))
-
-
-def test_dynamics_and_decoder_steps_match_torch_with_full_and_sliding_cache(exported):
-    genie, out = exported
-    backends = {"onnx": OnnxBackend(out), "torch": TorchBackend(genie)}
-    N = genie.cfg.tokens_per_frame
-    g = torch.Generator().manual_seed(1)
-    caches = {name: backend.empty_caches(1) for name, backend in backends.items()}
-    worst_logits = worst_frame = 0.0
-    for t in range(7):  # the cache fills after 3 frames and slides after that
-        tokens = torch.randint(0, genie.cfg.tokenizer.quantizer.num_codes, (1, N), generator=g)
-        action = None if t == 0 else torch.tensor([t % 8])
-        outs = {}
-        for name, backend in backends.items():
-            with torch.no_grad():
-                logits, k, v = backend.dynamics_step(tokens, action, caches[name][0])
-                frame, decoder_cache = backend.decode(tokens, caches[name][1])
-            # The commit (ONNX Runtime: its own graph) must append the same keys/values.
-            caches[name] = (backend.commit(tokens, action, caches[name][0]), decoder_cache)
-            outs[name] = (logits, frame)
-        worst_logits = max(worst_logits, (outs["onnx"][0] - outs["torch"][0]).abs().max().item())
-        worst_frame = max(worst_frame, (outs["onnx"][1] - outs["torch"][1]).abs().max().item())
-    assert worst_logits <= 1e-4 and worst_frame <= 1e-4, (worst_logits, worst_frame)
-    for onnx_part, torch_part in zip(*(astuple(caches[name][0]) for name in ("onnx", "torch"))):
-        if isinstance(onnx_part, torch.Tensor):
-            assert (onnx_part.float() - torch_part.float()).abs().max().item() <= 1e-4
-
-
-def test_onnx_rollout_equals_torch_rollout(exported):
-    genie, out = exported
-    prompt = np.random.default_rng(2).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
-    actions = [[3, 1, 4, 1, 5, 2, 6]]
-    # One MaskGIT step: an untrained model's token confidences have near-ties that 1e-6 logit
-    # differences reorder; the ranking is host code both backends share (tested in test_maskgit).
-    a = WorldModel(OnnxBackend(out), maskgit_steps=1, seed=9).rollout(prompt, actions)
-    b = WorldModel(genie, maskgit_steps=1, seed=9).rollout(prompt, actions)
-    assert a.shape == (1, 8, 64, 64, 3) and np.abs(a.astype(int) - b).max() <= 1
 
 
 def test_cpu_provider_is_reported(exported):
@@ -152,24 +103,6 @@ def test_a_reused_input_tensor_is_read_afresh_at_every_run(exported):
             got = onnx_backend.probabilities(tokens, action, cache, 1.0)  # the MaskGIT iterations' path
             want = torch_backend.probabilities(tokens, action, cache, 1.0)
         assert (got - want).abs().max().item() <= 1e-5, fill
-
-
-def test_probabilities_at_the_sampling_temperature_match_torch(exported):
-    """The softmax at the temperature runs in the dynamics graph; the temperature is an input."""
-    genie, out = exported
-    onnx_backend, torch_backend = OnnxBackend(out), TorchBackend(genie)
-    N, V = genie.cfg.tokens_per_frame, genie.cfg.tokenizer.quantizer.num_codes
-    tokens = torch.randint(0, V + 1, (1, N), generator=torch.Generator().manual_seed(3))  # some masked
-    cache = onnx_backend.empty_caches(1)[0]
-    seen = {}
-    for temperature in (0.5, 2.0):
-        with torch.no_grad():
-            got = onnx_backend.probabilities(tokens, torch.tensor([4]), cache, temperature).clone()
-            want = torch_backend.probabilities(tokens, torch.tensor([4]), cache, temperature)
-        assert (got - want).abs().max().item() <= 1e-5, temperature
-        assert torch.allclose(got.sum(-1), torch.ones(1, N), atol=1e-5)
-        seen[temperature] = got
-    assert (seen[0.5].amax(-1) > seen[2.0].amax(-1)).all()  # colder: sharper
 
 
 def test_an_export_in_another_format_is_refused_with_a_hint(exported, tmp_path):

@@ -63,6 +63,10 @@ def test_torch_runs_on_the_backends_host_threads_during_a_step_and_is_restored(t
             self.seen.append(torch.get_num_threads())
             return super().dynamics_step(tokens_BN, actions_B, cache, keys_values_only)
 
+        def probabilities(self, tokens_BN, actions_B, cache, temperature):
+            self.seen.append(torch.get_num_threads())
+            return super().probabilities(tokens_BN, actions_B, cache, temperature)
+
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -73,3 +77,18 @@ def test_torch_runs_on_the_backends_host_threads_during_a_step_and_is_restored(t
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_backend_names_choose_the_backend_and_an_unknown_one_is_one_clear_error():
+    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.models.rollout_backend import TorchBackend
+    from genie_robotics.models.world_model import load_world_model
+
+    eager, compiled = (load_world_model(SHIPPED_CHECKPOINT, name).backend for name in ("torch", "torch-compiled"))
+    assert type(eager) is TorchBackend and eager.name == "torch"  # noqa: E721 (exactly this class)
+    assert type(compiled) is TorchBackend and compiled.name == "torch (compiled)"  # noqa: E721
+    # torch.compile's wrappers, lazy (nothing compiles before a step); the eager backend has none.
+    assert all(hasattr(fn, "_torchdynamo_orig_callable") for fn in (compiled._step, compiled._probabilities))
+    assert not hasattr(eager._step, "_torchdynamo_orig_callable")
+    with pytest.raises(GenieError, match="backend must be one of auto, onnx, torch, torch-compiled, got 'tpu'"):
+        load_world_model(SHIPPED_CHECKPOINT, "tpu")
