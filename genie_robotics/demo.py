@@ -50,6 +50,9 @@ class DemoOptions:
     seed: int = flags.seed_option()
     progress: bool = flags.progress_option()
     in_process: bool = flags.option(False, help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
+    backend: str = flags.option("onnx", choices=["onnx", "torch", "torch-compiled"],
+                                help="what the node runs: the ONNX export on ONNX Runtime, or the checkpoint on PyTorch "
+                                     "(torch-compiled: through torch.compile, about a minute to compile first)")
     timeout: float = flags.option(180.0, parse=flags.positive_float, help="seconds to wait for the node to come up and for any one frame")
 
 
@@ -121,15 +124,18 @@ def _inprocess_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
 
 
 def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray, num_actions: int) -> dict:
-    """Export to ONNX, start the genie_sim node, drive it through every action from this process."""
+    """Export to ONNX (backend onnx), start the genie_sim node, drive it through every action from
+    this process."""
     try:
         from ros_nodes.client import GenieSimClient
     except ImportError as exc:
         raise GenieError(f"the ROS demo needs the 'ros' extra (pip install 'genie-robotics[ros]') or --in-process: {exc}") from None
     from genie_robotics.export.onnx_export import export_onnx
 
-    onnx_dir = export_onnx(opts.checkpoint, opts.out / "onnx")
-    log.info(f"exported {opts.checkpoint} to ONNX at {onnx_dir}")
+    model_dir = opts.checkpoint
+    if opts.backend == "onnx":
+        model_dir = export_onnx(opts.checkpoint, opts.out / "onnx")
+        log.info(f"exported {opts.checkpoint} to ONNX at {model_dir}")
     prompt_png = opts.out / "prompt_frame.png"
     save_png(prompt, prompt_png)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # loopback only, for the node too
@@ -137,7 +143,8 @@ def _ros_rollouts(opts: DemoOptions, prompt: np.ndarray, num_actions: int) -> di
     os.environ.setdefault("ROS_LOG_DIR", str((opts.out / "roslog").resolve()))
     log_path = opts.out / "node.log"
     cmd = [sys.executable, "-m", "ros_nodes.genie_sim_node", "--ros-args",
-           "-p", f"model_dir:={onnx_dir.resolve()}", "-p", "backend:=onnx", "-p", f"prompt_image:={prompt_png.resolve()}",
+           "-p", f"model_dir:={model_dir.resolve()}", "-p", f"backend:={opts.backend}",
+           "-p", f"prompt_image:={prompt_png.resolve()}",
            "-p", "mode:=on_action", "-p", f"maskgit_steps:={opts.maskgit_steps}",
            "-p", f"temperature:={float(opts.temperature)}", "-p", f"seed:={opts.seed}"]
     with open(log_path, "w") as node_log:
@@ -185,6 +192,7 @@ def _drive(client, node, opts: DemoOptions, log_path: Path, num_actions: int) ->
     node_fps = 1.0 / float(np.mean(client.step_times)) if client.step_times else None
     summary = {
         "mode": "ros",
+        "backend": opts.backend,
         "frames": np.stack([np.stack([image_to_rgb(m) for m in row]) for row in rows]),
         "frames_received": len(client.images) - received_before,
         "camera_info_received": len(client.infos),
@@ -198,8 +206,9 @@ def _drive(client, node, opts: DemoOptions, log_path: Path, num_actions: int) ->
           f"start-up; "
           f"{msgs[0].width}x{msgs[0].height} {summary['encoding']}, frame_id {summary['frame_id']}, "
           f"stamps increasing: {summary['stamps_increasing']})")
+    runtime = {"onnx": "ONNX Runtime", "torch": "PyTorch", "torch-compiled": "PyTorch, compiled"}[opts.backend]
     log.info(f"node FPS {summary['node_frames_per_s']} (its ~/step_time, {steps_phrase(opts.maskgit_steps)}, "
-          f"ONNX Runtime); round trip through ROS {summary['client_frames_per_s']} frames/s")
+          f"{runtime}); round trip through ROS {summary['client_frames_per_s']} frames/s")
     return summary
 
 

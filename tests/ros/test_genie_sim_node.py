@@ -186,7 +186,7 @@ def test_sampling_parameters_change_at_run_time_within_their_ranges(ros_env):
 def test_bad_backend_parameter_is_one_line(ros_env):
     node = _start_node("backend:=tpu")
     out = node.communicate(timeout=120)[0]
-    assert node.returncode == 2 and "backend must be auto, onnx or torch, got 'tpu'" in out
+    assert node.returncode == 2 and "backend must be one of auto, onnx, torch, torch-compiled, got 'tpu'" in out
 
 
 def test_timer_mode_free_runs_holding_the_last_action_in_a_namespace(ros_env):
@@ -210,6 +210,28 @@ def test_timer_mode_free_runs_holding_the_last_action_in_a_namespace(ros_env):
         client.close()
         out = _stop(node)
     assert "mode timer" in out
+
+
+@pytest.mark.parametrize("backend", ["torch", "torch-compiled"])
+def test_the_node_is_warm_when_discovered_and_its_seed_gives_the_in_process_rollout(ros_env, backend):
+    """The warm-up step (where torch-compiled compiles) runs before the node's topics exist, and
+    the sampler is seeded again after it: the node's frames are the in-process WorldModel's."""
+    from genie_robotics.models.world_model import load_world_model
+
+    node = _start_node(f"backend:={backend}", "seed:=7")
+    client = GenieSimClient("genie_sim_seed_client")
+    try:
+        assert client.wait_for_node(300), "node never came up"
+        got = [client.reset(60)] + [client.send_action(a, 60) for a in (3, 5, 3)]
+        assert all(m is not None for m in got)
+    finally:
+        client.close()
+        out = _stop(node)
+    assert out.index("warmed up in") < out.index("genie_sim ready")
+    world = load_world_model(SHIPPED_CHECKPOINT, "torch", seed=7, maskgit_steps=2)
+    want = [world.reset(np.full((64, 64, 3), 128, np.uint8))] + [world.step(a) for a in (3, 5, 3)]
+    for msg, frame in zip(got, want):
+        assert np.abs(image_msg_to_array(msg).astype(int) - frame).max() <= 1
 
 
 def test_several_worlds_step_in_lockstep_on_their_own_topics(ros_env):
