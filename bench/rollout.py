@@ -10,7 +10,9 @@ length and the MaskGIT step count differ. Prints one JSON object.
           batch dimension, as the node does for num_envs > 1): frames/s per world and in total.
   --profile: where a frame's time goes (bench/rollout_profile.py), PyTorch and ONNX Runtime side
           by side, on the shipped checkpoint (or --checkpoint), plus the node's conversion + publish.
-Usage: python bench/rollout.py [--preset tiny] [--contexts 1 4 8 16] [--maskgit-steps 25] [--onnx] [--profile]
+  --compile: also PyTorch through torch.compile (CUDA graphs on a GPU): a column of the cache
+          table, a row of --profile (its compile, ~1 min on 2 cores, runs before the timing).
+Usage: python bench/rollout.py [--preset tiny] [--contexts 1 4 8 16] [--maskgit-steps 25] [--onnx] [--profile] [--compile]
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def frames_per_second(world: WorldModel, context: int, repeats: int) -> float:
     return 1.0 / best
 
 
-def cache_rows(genie: Genie, args, steps: int) -> list[dict]:
+def cache_rows(genie: Genie, args, steps: int, compiled=None) -> list[dict]:
+    """Cached vs recomputed frames/s per context (and cached through `compiled`, a TorchBackend)."""
     rows = []
     for context in args.contexts:
         row = {"maskgit_steps": steps, "context": context}
@@ -55,6 +58,10 @@ def cache_rows(genie: Genie, args, steps: int) -> list[dict]:
             world = WorldModel(genie, maskgit_steps=steps, use_cache=use_cache, device=args.device)
             row[f"{label}_fps"] = round(frames_per_second(world, context, args.repeats), 3)
         row["cache_speedup"] = round(row["cached_fps"] / row["recomputed_fps"], 2)
+        if compiled is not None:  # cached, through torch.compile
+            world = WorldModel(compiled, maskgit_steps=steps)
+            row["cached_compiled_fps"] = round(frames_per_second(world, context, args.repeats), 3)
+            row["compile_speedup"] = round(row["cached_compiled_fps"] / row["cached_fps"], 2)
         rows.append(row)
     return rows
 
@@ -81,10 +88,12 @@ def profile(args) -> dict:
     from genie_robotics.models.rollout_backend import TorchBackend
 
     checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
-    torch_backend = TorchBackend(load_checkpoint(checkpoint, args.device), args.device)
-    onnx_backend = load_world_model(checkpoint, "onnx", args.providers).backend
-    rows = [profile_steps(backend, steps, args.frames)
-            for steps in args.maskgit_steps for backend in (torch_backend, onnx_backend)]
+    genie = load_checkpoint(checkpoint, args.device)
+    torch_backend = TorchBackend(genie, args.device)
+    backends = [torch_backend, load_world_model(checkpoint, "onnx", args.providers).backend]
+    if args.compile:
+        backends.insert(1, TorchBackend(genie, args.device, compile=True))
+    rows = [profile_steps(backend, steps, args.frames) for steps in args.maskgit_steps for backend in backends]
     cfg = torch_backend.cfg
     return {"bench": "rollout_profile", "checkpoint": str(checkpoint), "threads": torch.get_num_threads(),
             "context_frames": cfg.frames, "rows": rows, "node_publish_ms": node_publish_ms(cfg.height, cfg.width)}
@@ -119,6 +128,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="--profile: checkpoint directory (default: the shipped one)")
     parser.add_argument("--frames", type=int, default=8, help="--profile: generated frames timed per row")
     parser.add_argument("--num-envs", type=int, nargs="+", help="only frames/s of this many worlds per batched step")
+    parser.add_argument("--compile", action="store_true", help="also PyTorch through torch.compile")
     args = parser.parse_args()
     keep_freed_memory()  # as the node and the CLI run rollouts (bench/allocator.py)
     if args.num_envs:
@@ -133,7 +143,10 @@ def main() -> None:
     out = {"bench": "rollout", "preset": args.preset, "device": args.device, "threads": torch.get_num_threads(),
            "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None}
     if not args.no_cache_rows:
-        rows = [r for steps in args.maskgit_steps for r in cache_rows(genie, args, steps)]
+        from genie_robotics.models.rollout_backend import TorchBackend
+
+        compiled = TorchBackend(genie, args.device, compile=True) if args.compile else None
+        rows = [r for steps in args.maskgit_steps for r in cache_rows(genie, args, steps, compiled)]
         out["results"] = rows
         first, last = rows[0], [r for r in rows if r["maskgit_steps"] == rows[0]["maskgit_steps"]][-1]
         # ~1.0 means the cached step cost does not grow with context; recomputation slows down.
