@@ -11,6 +11,7 @@ Usage: python bench/maskgit_sweep.py --data HELD_OUT_RLDS [--steps 1 2 4 8 12 25
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,18 +20,33 @@ from rollout_profile import profile_steps  # bench/, this script's folder
 
 from genie_robotics.allocator import keep_freed_memory
 from genie_robotics.assets import SHIPPED_CHECKPOINT
-from genie_robotics.evaluation import EvalOptions, evaluate
+from genie_robotics.evaluation import EvalOptions
 
 
-def quality(checkpoint: str, data: str, episodes: int, steps: int, temperature: float) -> dict:
-    result = evaluate(EvalOptions(model=Path(checkpoint), data=[data], episodes=episodes, horizon=8, maskgit_steps=steps,
-                                  temperature=temperature, progress=False))
-    moving = [v for v in result["moving_psnr"] if v is not None]
-    return {"maskgit_steps": steps, "temperature": temperature,
-            "rollout_psnr": round(float(np.mean(result["rollout_psnr"])), 3),
-            "moving_psnr": round(float(np.mean(moving)), 3),
-            "delta_psnr_t4": round(result["delta_psnr_t4"], 3),
-            "rollout_psnr_by_t": [round(v, 2) for v in result["rollout_psnr"]]}
+def quality_rows(checkpoint: str, data: str, episodes: int, steps: list[int], temperatures: list[float]) -> list[dict]:
+    """One row per (steps, temperature), on one loaded model and one read of the clips (only the
+    rollout metrics: eval's tokenizer quality and temperature-2 ΔtPSNR do not depend on them)."""
+    import torch
+
+    from genie_robotics.checkpoint import load_checkpoint
+    from genie_robotics.evaluation import held_out_clips, rollout_quality
+
+    base = EvalOptions(model=Path(checkpoint), data=[data], episodes=episodes, horizon=8, progress=False)
+    genie = load_checkpoint(checkpoint).eval()
+    clips = held_out_clips(genie.cfg, base)
+    rows = []
+    for temperature in temperatures:
+        for s in steps:
+            opts = dataclasses.replace(base, maskgit_steps=s, temperature=temperature)
+            with torch.no_grad():
+                result, _ = rollout_quality(genie, clips, opts, temperature)
+            moving = [v for v in result["moving_psnr"] if v is not None]
+            rows.append({"maskgit_steps": s, "temperature": temperature,
+                         "rollout_psnr": round(float(np.mean(result["rollout_psnr"])), 3),
+                         "moving_psnr": round(float(np.mean(moving)), 3),
+                         "delta_psnr_t4": round(result["delta_psnr_t4"], 3),
+                         "rollout_psnr_by_t": [round(v, 2) for v in result["rollout_psnr"]]})
+    return rows
 
 
 def recommend(rows: list[dict], tolerance: float) -> dict[float, int]:
@@ -64,7 +80,7 @@ def main() -> None:
                 for r in json.loads(Path(args.quality_from).read_text())["rows"]]
         args.steps = sorted({r["maskgit_steps"] for r in rows})
     else:
-        rows = [quality(args.checkpoint, args.data, args.episodes, s, t) for t in args.temperatures for s in args.steps]
+        rows = quality_rows(args.checkpoint, args.data, args.episodes, args.steps, args.temperatures)
     if not args.no_speed:
         from genie_robotics.models.world_model import load_world_model
 

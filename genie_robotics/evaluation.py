@@ -178,6 +178,17 @@ def _delta_psnr_over(genie: Genie, batches: list[torch.Tensor], opts: EvalOption
     return means, torch.cat(fakes)
 
 
+def rollout_quality(genie: Genie, clips_BTHWC: torch.Tensor, opts: EvalOptions, temperature: float) -> tuple[dict, torch.Tensor]:
+    """The metrics that depend on the sampling settings (`opts.maskgit_steps`, `temperature`):
+    ΔtPSNR at t = 4 and the LAM-action rollouts against the still frame; and those rollouts.
+    A MaskGIT sweep (bench/maskgit_sweep.py) calls this once per setting on one loaded model."""
+    means, fakes = _delta_psnr_over(genie, list(clips_BTHWC.split(opts.batch)), opts, temperature, "eval rollouts")
+    quality = {"psnr_inferred_t4": float(means["psnr_inferred"]), "psnr_random_t4": float(means["psnr_random"]),
+               "delta_psnr_t4": float(means["delta_psnr"]), **rollout_vs_still_frame(clips_BTHWC, fakes),
+               "moving_threshold": MOVING_THRESHOLD}
+    return quality, fakes
+
+
 def evaluate(opts: EvalOptions) -> dict:
     """All metrics of one checkpoint on held-out episodes, as a JSON-ready dict."""
     from genie_robotics.checkpoint import load_checkpoint
@@ -199,16 +210,13 @@ def evaluate(opts: EvalOptions) -> dict:
               "horizon": opts.horizon, "maskgit_steps": opts.maskgit_steps, "temperature": temperature,
               "seed": opts.seed}
     result.update(tokenizer_quality(genie, batches))
-    means, fakes = _delta_psnr_over(genie, batches, opts, temperature, "eval rollouts")
-    result.update({"psnr_inferred_t4": float(means["psnr_inferred"]), "psnr_random_t4": float(means["psnr_random"]),
-                   "delta_psnr_t4": float(means["delta_psnr"])})
+    quality, fakes = rollout_quality(genie, clips, opts, temperature)
+    result.update(quality)
     if temperature == PAPER_TEMPERATURE:
         result["delta_psnr_t4_temp2"] = result["delta_psnr_t4"]
     else:
         means_paper, _ = _delta_psnr_over(genie, batches, opts, PAPER_TEMPERATURE, "eval rollouts, temperature 2")
         result["delta_psnr_t4_temp2"] = float(means_paper["delta_psnr"])
-    result.update(rollout_vs_still_frame(clips, fakes))
-    result["moving_threshold"] = MOVING_THRESHOLD
     if i3d is not None:
         from genie_robotics.fvd import fvd
 
