@@ -50,7 +50,7 @@ class DemoOptions:
     seed: int = flags.seed_option()
     progress: bool = flags.progress_option()
     in_process: bool = flags.option(False, help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
-    backend: str = flags.option("onnx", choices=["onnx", "torch", "torch-compiled"],
+    backend: str = flags.option("onnx", choices=[b for b in flags.BACKENDS if b != "auto"],
                                 help="what the node runs: the ONNX export on ONNX Runtime, or the checkpoint on PyTorch "
                                      "(torch-compiled: through torch.compile, about a minute to compile first)")
     timeout: float = flags.option(180.0, parse=flags.positive_float, help="seconds to wait for the node to come up and for any one frame")

@@ -4,6 +4,7 @@ import random
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 
@@ -29,10 +30,13 @@ def _demo(tmp_path, *extra):
     return summary, run
 
 
-def test_demo_drives_the_ros_node_through_every_action(tmp_path):
-    """The README's main job: ONNX export -> genie_sim node process -> rclpy client in the demo process."""
-    summary, run = _demo(tmp_path)
-    assert summary["mode"] == "ros" and (tmp_path / "demo" / "onnx" / "genie_onnx.json").is_file()
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_demo_drives_the_ros_node_through_every_action(tmp_path, backend):
+    """The README's main job: ONNX export -> genie_sim node process -> rclpy client in the demo
+    process (with --backend torch, the node on the checkpoint, nothing exported)."""
+    summary, run = _demo(tmp_path, "--backend", backend)
+    assert summary["mode"] == "ros" and summary["backend"] == backend
+    assert (tmp_path / "demo" / "onnx" / "genie_onnx.json").is_file() == (backend == "onnx")
     # 16 generated frames and 8 reset frames at least (plus the node's start-up frame if it came after discovery)
     assert summary["frames_received"] >= 16 + 8 and summary["encoding"] == "rgb8"
     assert summary["frame_id"] == "genie_camera" and summary["stamps_increasing"]

@@ -59,7 +59,7 @@ class WorldModel:
 
     @classmethod
     def from_checkpoint(cls, path, device: torch.device | str = "cpu", compile: bool = False, **kwargs) -> WorldModel:
-        """`compile`: the PyTorch backend's dynamics calls through torch.compile (TorchBackend)."""
+        """`compile`: the PyTorch backend's dynamics and decoder calls through torch.compile (TorchBackend)."""
         from genie_robotics.checkpoint import load_checkpoint
 
         return cls(TorchBackend(load_checkpoint(path, device), device, compile=compile), **kwargs)
