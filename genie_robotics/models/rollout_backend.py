@@ -10,11 +10,14 @@ export/onnx_backend.py), or the whole token history recomputed at every call
 """
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 
 import torch
 
 from genie_robotics.config import GenieConfig
+from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import token_probabilities
 from genie_robotics.nn.st_transformer import TemporalCache
@@ -84,6 +87,9 @@ class TorchBackend(RolloutBackend):
         self._step, self._probabilities = self._eager_step, self._eager_probabilities
         self._decode_frame = self.genie.tokenizer.decode_frame
         if compile:
+            if self.device.type == "cpu" and not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")):
+                raise GenieError("compiling for CPU needs a C++ compiler (g++, or $CXX) and none was found; "
+                                 "install g++ or use the torch or onnx backend")
             # CUDA graphs replay a whole step's kernels in one launch; on CPU they do not apply.
             # The cache appends stay eager: they move the ring's slot, a new value at every frame.
             mode = "reduce-overhead" if self.device.type == "cuda" else None

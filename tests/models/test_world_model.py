@@ -92,3 +92,16 @@ def test_backend_names_choose_the_backend_and_an_unknown_one_is_one_clear_error(
     assert not hasattr(eager._step, "_torchdynamo_orig_callable")
     with pytest.raises(GenieError, match="backend must be one of auto, onnx, torch, torch-compiled, got 'tpu'"):
         load_world_model(SHIPPED_CHECKPOINT, "tpu")
+
+
+def test_compiling_for_cpu_without_a_cpp_compiler_is_one_clear_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("from genie_robotics.assets import SHIPPED_CHECKPOINT\n"
+            "from genie_robotics.models.world_model import load_world_model\n"
+            "load_world_model(SHIPPED_CHECKPOINT, 'torch-compiled')")
+    env = {k: v for k, v in os.environ.items() if k != "CXX"} | {"PATH": str(tmp_path)}  # no g++ on it
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode != 0 and "needs a C++ compiler (g++, or $CXX)" in run.stderr
