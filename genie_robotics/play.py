@@ -134,6 +134,7 @@ def play(opts: PlayOptions) -> dict:
         check_script(opts.actions, world.num_actions)
     prompt = load_prompt(opts.prompt, Path(opts.model), cfg.height, cfg.width, opts.data_root, progress=False).image
     state = {"action": "-", "steps": 0, "fps": 0.0}
+    world.warm_up(prompt)  # a compiled backend compiles here, not in the first step's time
     frame = world.reset(prompt)
 
     def show(frame_HWC: np.ndarray) -> np.ndarray:

@@ -66,7 +66,9 @@ class GenieSimNode(Node):
             self.get_logger().warning("no field of view known (no data.json beside the model, fov_deg 0): "
                                       "camera_info carries no intrinsics")
         self.prompt = self._configured_prompt(p["prompt_image"])
-        self._warm_up(int(p["seed"]))  # before any topic exists: a client that discovers the node finds it ready
+        # Before any topic exists: a client that discovers the node finds it ready (WorldModel.warm_up).
+        seconds = self.world.warm_up(np.repeat(self.prompt[None], self.num_envs, axis=0))
+        self.get_logger().info(f"warmed up in {seconds:.1f} s")
         qos = qos_profile_sensor_data if p["sensor_qos"] else QoSProfile(depth=10)
         # One world: the plain topics. Several: each world's topics under env_<i>/.
         self.namespaces = [""] if self.num_envs == 1 else [f"env_{i}/" for i in range(self.num_envs)]
@@ -199,17 +201,6 @@ class GenieSimNode(Node):
             except GenieError as exc:
                 self.get_logger().warning(f"prompt_image: {exc}; using a grey frame")
         return np.full((self.height, self.width, 3), 128, np.uint8)
-
-    def _warm_up(self, seed: int) -> None:
-        """One throwaway step at the node's batch size before the first real frame: a compiled
-        backend compiles here (a minute on 2 CPU cores, not the first frame's latency or the
-        step statistics), ONNX Runtime makes its first-run allocations. The sampler is seeded
-        again after it, so a seed's rollouts do not depend on the warm-up."""
-        start = time.perf_counter()
-        self.world.reset(np.repeat(self.prompt[None], self.num_envs, axis=0))
-        self.world.step(np.zeros(self.num_envs, np.int64))
-        self.world.generator.manual_seed(seed)
-        self.get_logger().info(f"warmed up in {time.perf_counter() - start:.1f} s")
 
     def _restart(self, frame_HWC: np.ndarray) -> None:
         """Every world restarts from `frame_HWC`."""

@@ -7,6 +7,7 @@ ONNX Runtime (`load_world_model` on an export directory, or backend "onnx").
 """
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ class WorldModel:
         self.cfg = model.cfg
         self.device = model.device
         self.maskgit_steps, self.temperature, self.schedule = maskgit_steps, temperature, schedule
+        self.seed = seed  # the sampler's seed: the constructor's, or the last `reset(seed=...)`
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.state: RolloutState | None = None
 
@@ -153,6 +155,7 @@ class WorldModel:
         B = frames_BHWC.shape[0]
         self.backend.check_batch(B)
         if seed is not None:
+            self.seed = seed
             self.generator.manual_seed(seed)
         with self._host_threads():
             tokens_BN = self.backend.encode(frames_BHWC)
@@ -180,6 +183,18 @@ class WorldModel:
             frame_BHWC, state.decoder_context = backend.decode(tokens_BN, state.decoder_context)
             state.frames += 1
             return self._out(frame_BHWC, state.single)
+
+    def warm_up(self, prompt) -> float:
+        """One throwaway reset and step at `prompt`'s batch size, then the sampler seeded again:
+        a compiled backend compiles here (about a minute on 2 CPU cores) and ONNX Runtime makes
+        its first-run allocations, so the first real frame is not slowed, and a seed's rollouts
+        stay what they would have been. Seconds it took; call `reset` next."""
+        start = time.perf_counter()
+        frames = self.reset(prompt)
+        self.step(np.zeros(1 if frames.ndim == 3 else len(frames), np.int64))
+        self.generator.manual_seed(self.seed)
+        self.state = None
+        return time.perf_counter() - start
 
     @torch.no_grad()
     def rollout(self, prompts_BHWC, actions_BT) -> np.ndarray:

@@ -105,3 +105,13 @@ def test_compiling_for_cpu_without_a_cpp_compiler_is_one_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CXX"} | {"PATH": str(tmp_path)}  # no g++ on it
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode != 0 and "needs a C++ compiler (g++, or $CXX)" in run.stderr
+
+
+def test_warm_up_leaves_a_seeds_rollout_unchanged_and_asks_for_a_reset(tiny_genie):
+    prompt = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    fresh = WorldModel(tiny_genie, maskgit_steps=2, seed=5).rollout(prompt, [[1, 2], [3, 4]])
+    warmed = WorldModel(tiny_genie, maskgit_steps=2, seed=5)
+    assert warmed.warm_up(prompt) > 0
+    with pytest.raises(GenieError, match="call reset"):
+        warmed.step(1)
+    assert np.array_equal(warmed.rollout(prompt, [[1, 2], [3, 4]]), fresh)
