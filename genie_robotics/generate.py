@@ -74,8 +74,9 @@ class GenerateOptions:
     temperature: float | None = flags.temperature_option()
     seed: int = flags.seed_option()
     device: str = flags.device_option()
-    compile: bool = flags.option(False, help="run the dynamics model and decoder through torch.compile: about a "
-                                             "minute to compile on 2 CPU cores, then ~1.5x faster; CUDA graphs on a GPU")
+    compile: bool = flags.option(False, help="run the dynamics model and decoder through torch.compile (CUDA graphs on "
+                                             "a GPU); compiling takes about a minute on 2 CPU cores, where at batch 8 "
+                                             "it gains little (bench/README.md)")
     progress: bool = flags.progress_option()
 
 
