@@ -9,7 +9,7 @@ from launch import LaunchDescription
 ARGUMENTS = {
     "model_dir": ("", "checkpoint (torch backend) or ONNX export; empty = the shipped tiny checkpoint"),
     "prompt_image": ("", "image the world starts from; empty = a grey frame"),
-    "backend": ("onnx", "onnx or torch"),
+    "backend": ("onnx", "onnx, torch or torch-compiled (PyTorch through torch.compile)"),
     "mode": ("on_action", "on_action: one frame per action message; timer: free-running at fps"),
     "fps": ("10.0", "frames per second in timer mode"),
     "namespace": ("", "ROS namespace of the node"),
