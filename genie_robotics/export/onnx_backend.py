@@ -113,7 +113,6 @@ class OnnxBackend(RolloutBackend):
         self._scratch: dict[tuple[str, int], list[torch.Tensor]] = {}  # reused outputs, see `_run`
         # One IO binding per graph, with what each of its names is bound to (see `_bind_once`).
         self._bindings = {name: (sess.io_binding(), {}) for name, sess in self.sessions.items()}
-        self._temperature = (None, None)  # (value, 0-d tensor): the same tensor stays bound
 
     def check_batch(self, batch: int) -> None:
         if batch != 1 and not self.meta.get("dynamic_batch"):
@@ -190,9 +189,7 @@ class OnnxBackend(RolloutBackend):
 
     def _dynamics(self, tokens_BN, actions_B, cache, temperature: float, scratch: bool = False):
         """(logits, probs at `temperature`, keys, values) of one dynamics graph run."""
-        if self._temperature[0] != temperature:
-            self._temperature = (temperature, torch.tensor(temperature, dtype=torch.float32, device=self.device))
-        return self._run("dynamics_step", tokens_BN, self._action(tokens_BN, actions_B), self._temperature[1],
+        return self._run("dynamics_step", tokens_BN, self._action(tokens_BN, actions_B), self.temperature_tensor(temperature),
                          *graph_cache(cache), scratch=scratch)
 
     def dynamics_step(self, tokens_BN, actions_B, cache, keys_values_only: bool = False):

@@ -33,6 +33,7 @@ class RolloutBackend:
     # Threads for torch's own work between model calls (sampling, cache appends); None: leave
     # torch's setting alone. A backend whose model calls run on their own thread pool sets 1.
     host_threads: int | None = None
+    _temperature: tuple[float, torch.Tensor] | None = None  # see temperature_tensor
 
     def check_batch(self, batch: int) -> None:
         """GenieError if this backend cannot roll out `batch` worlds at once."""
@@ -64,6 +65,14 @@ class RolloutBackend:
         """A MaskGIT iteration's token probabilities at `temperature` (>= MIN_TEMPERATURE); read
         them before the next call, which may reuse the buffer."""
         return token_probabilities(self.logits(tokens_BN, actions_B, cache), temperature)
+
+    def temperature_tensor(self, temperature: float) -> torch.Tensor:
+        """`temperature` as a 0-d float32 tensor on this backend's device, the same tensor while
+        the value holds: an ONNX input stays bound, a compiled function sees no new constant."""
+        cached = self._temperature
+        if cached is None or cached[0] != temperature:
+            self._temperature = cached = (temperature, torch.tensor(temperature, dtype=torch.float32, device=self.device))
+        return cached[1]
 
     def commit(self, tokens_BN: torch.Tensor, actions_B: torch.Tensor | None, cache):
         """The dynamics context with this finished frame appended."""
@@ -98,7 +107,6 @@ class TorchBackend(RolloutBackend):
                 torch.compile(fn, mode=mode, dynamic=False)
                 for fn in (self._eager_step, self._eager_probabilities, self._decode_frame))
             self.name = "torch (compiled)"
-        self._temperature = (None, None)  # (value, 0-d tensor): a tensor, so a new value is no recompile
 
     def encode(self, frames_BHWC):
         return self.genie.tokenizer.encode(frames_BHWC[:, None])[:, 0]
@@ -118,9 +126,7 @@ class TorchBackend(RolloutBackend):
         return self._step(tokens_BN, actions_B, cache, keys_values_only)
 
     def probabilities(self, tokens_BN, actions_B, cache, temperature):
-        if self._temperature[0] != temperature:
-            self._temperature = (temperature, torch.tensor(temperature, dtype=torch.float32, device=self.device))
-        return self._probabilities(tokens_BN, actions_B, cache, self._temperature[1])
+        return self._probabilities(tokens_BN, actions_B, cache, self.temperature_tensor(temperature))
 
     def decode(self, tokens_BN, cache):
         frame_BHWC, keys, values = self._decode_frame(tokens_BN, cache)

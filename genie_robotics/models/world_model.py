@@ -190,8 +190,8 @@ class WorldModel:
         its first-run allocations, so the first real frame is not slowed, and a seed's rollouts
         stay what they would have been. Seconds it took; call `reset` next."""
         start = time.perf_counter()
-        frames = self.reset(prompt)
-        self.step(np.zeros(1 if frames.ndim == 3 else len(frames), np.int64))
+        self.reset(prompt)
+        self.step(np.zeros(self.state.batch, np.int64))
         self.generator.manual_seed(self.seed)
         self.state = None
         return time.perf_counter() - start
