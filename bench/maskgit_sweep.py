@@ -33,13 +33,13 @@ def quality_rows(checkpoint: str, data: str, episodes: int, steps: list[int], te
 
     base = EvalOptions(model=Path(checkpoint), data=[data], episodes=episodes, horizon=8, progress=False)
     genie = load_checkpoint(checkpoint).eval()
-    clips = held_out_clips(genie.cfg, base)
+    clips = held_out_clips(genie.cfg, base).frames_BTHWC
     rows = []
     for temperature in temperatures:
         for s in steps:
             opts = dataclasses.replace(base, maskgit_steps=s, temperature=temperature)
             with torch.no_grad():
-                result, _ = rollout_quality(genie, clips, opts, temperature)
+                result, _, _ = rollout_quality(genie, clips, opts, temperature)
             moving = [v for v in result["moving_psnr"] if v is not None]
             rows.append({"maskgit_steps": s, "temperature": temperature,
                          "rollout_psnr": round(float(np.mean(result["rollout_psnr"])), 3),

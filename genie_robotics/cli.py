@@ -79,6 +79,17 @@ def _cmd_generate(args: argparse.Namespace) -> None:
               + (f"; mapped real actions from {summary['action_map']['dataset']}" if summary["action_map"] else ""))
 
 
+def _cmd_fit_command_map(args: argparse.Namespace) -> None:
+    from genie_robotics.commands import FitCommandMapOptions, fit_command_map_command
+
+    command_map, path = fit_command_map_command(options_from(FitCommandMapOptions, args))
+    info = command_map.fitted_on
+    heldout = (f"; agrees with the LAM on {info['heldout_agreement']:.1%} of {info['heldout_episodes']} held-out episodes"
+               if info.get("heldout_agreement") is not None else "")
+    print(f"fitted on {info['transitions']} transitions of {info['episodes']} episodes (agreement with the LAM "
+          f"{info['train_agreement']:.1%}){heldout}; wrote {path}")
+
+
 def _cmd_probe(args: argparse.Namespace) -> None:
     from genie_robotics.probe import ProbeOptions, probe
 
@@ -174,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object: tokenizer, lam, dynamics, total")
     info.set_defaults(func=_cmd_info)
 
+    from genie_robotics.commands import FitCommandMapOptions
     from genie_robotics.demo import DemoOptions
     from genie_robotics.evaluation import EvalOptions
     from genie_robotics.generate import GenerateOptions
@@ -193,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("probe", ProbeOptions, _cmd_probe,
          "report on the latent action space: code usage, per-action motion consistency (optical flow), NMI and a "
          "linear probe against true actions; JSON, plots, Markdown"),
+        ("fit-command-map", FitCommandMapOptions, _cmd_fit_command_map,
+         "fit the map from robot commands (end-effector displacement, action/world_vector) to latent actions on a "
+         "few labelled episodes; stored beside the weights as command_map.json"),
         ("generate", GenerateOptions, _cmd_generate,
          "synthetic trajectories from the simulator under a latent-action policy, written as an RLDS dataset "
          "(for policy pre-training)"),

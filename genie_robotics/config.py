@@ -119,6 +119,10 @@ class DynamicsConfig:
     transformer: TransformerConfig = field(default_factory=lambda: TransformerConfig(1024, 16, 16))
     mask_rate_min: float = bounded(0, 1, 0.5)
     mask_rate_max: float = bounded(0, 1, 1.0)
+    # Context noise: a rollout's context holds the model's own frames, with their mistakes. Each
+    # training clip replaces this share of its unmasked tokens after frame 0 with random codes,
+    # drawn per clip from U(0, context_noise_max) (0: clean context only, plain teacher forcing).
+    context_noise_max: float = bounded(0, 1, 0.0)
     maskgit_steps: int = bounded(1, 1000, 25)
     temperature: float = bounded(0, 100, 2.0)
     schedule: str = "cosine"  # fraction of tokens still masked after each MaskGIT step

@@ -67,25 +67,27 @@ def delta_psnr(genie: Genie, clips_BTHWC: torch.Tensor, t: int = 4, maskgit_step
                temperature: float | None = None, seed: int = 0) -> dict:
     """ΔtPSNR at horizon t on clips of at least t+1 frames (frame 0 is the prompt).
 
-    Also returns `rollout_psnr` (PSNR of the LAM-action rollout at every step 1..T-1 of the
-    clip) and the rollouts themselves (`frames_inferred`, for FVD).
+    Also returns `rollout_psnr` and `random_psnr` (PSNR of the LAM-action and the random-action
+    rollouts at every step 1..T-1 of the clip) and the rollouts themselves (`frames_inferred`,
+    `frames_random`).
     """
     if clips_BTHWC.shape[1] < t + 1:
         raise ValueError(f"clips of {clips_BTHWC.shape[1]} frames are too short for t = {t}")
     inferred = genie.lam.infer(clips_BTHWC).quantized.indices.cpu().numpy()  # [B, T-1]
-    random = np.random.default_rng(seed).integers(0, genie.cfg.num_actions, size=(inferred.shape[0], t))
-    target = to_unit(clips_BTHWC)
+    random = np.random.default_rng(seed).integers(0, genie.cfg.num_actions, size=inferred.shape)
     frames = rollouts_from_clips(genie, clips_BTHWC, inferred, maskgit_steps, temperature, seed)
-    per_t = [psnr(to_unit(frames[:, s]), target[:, s], per_sample=True).mean().item() for s in range(1, frames.shape[1])]
-    random_frames = rollouts_from_clips(genie, clips_BTHWC[:, : t + 1], random, maskgit_steps, temperature, seed)
-    scores = {
-        "psnr_inferred": per_t[t - 1],
-        "psnr_random": psnr(to_unit(random_frames[:, t]), target[:, t], per_sample=True).mean().item(),
-        "rollout_psnr": per_t,
-        "frames_inferred": frames,
-    }
-    scores["delta_psnr"] = scores["psnr_inferred"] - scores["psnr_random"]
-    return scores
+    random_frames = rollouts_from_clips(genie, clips_BTHWC, random, maskgit_steps, temperature, seed)
+    per_t, random_per_t = per_step_psnr(clips_BTHWC, frames), per_step_psnr(clips_BTHWC, random_frames)
+    return {"psnr_inferred": per_t[t - 1], "psnr_random": random_per_t[t - 1],
+            "delta_psnr": per_t[t - 1] - random_per_t[t - 1], "rollout_psnr": per_t, "random_psnr": random_per_t,
+            "frames_inferred": frames, "frames_random": random_frames}
+
+
+def per_step_psnr(clips_BTHWC: torch.Tensor, frames_BTHWC: torch.Tensor) -> list[float]:
+    """PSNR of generated frame t against the truth, for t = 1..T-1, from the squared error pooled
+    over all clips (see `rollout_vs_still_frame` for why pooled)."""
+    target, generated = to_unit(clips_BTHWC), to_unit(frames_BTHWC)
+    return [psnr(generated[:, s], target[:, s]).item() for s in range(1, frames_BTHWC.shape[1])]
 
 
 def moving_region(clips_BTHWC: torch.Tensor, threshold: int = MOVING_THRESHOLD) -> torch.Tensor:
@@ -103,9 +105,12 @@ def rollout_vs_still_frame(clips_BTHWC: torch.Tensor, frames_BTHWC: torch.Tensor
     """Per step t = 1..T-1: the rollout and the still frame scored on whole frames and on the moving region.
 
     `frames_BTHWC` are uint8 rollouts aligned with the uint8 clips (frame 0 = the prompt). Returns
-    lists over t: `rollout_psnr` and `baseline_copy_psnr` (means of per-clip PSNRs, the still frame
-    being the true prompt held), `moving_psnr` and `baseline_copy_moving_psnr` (pooled over moving
-    pixels; None at a t where no clip moves) and `moving_fraction` (share of pixels in the region).
+    lists over t: `rollout_psnr` and `baseline_copy_psnr` (the still frame being the true prompt
+    held), `moving_psnr` and `baseline_copy_moving_psnr` (over moving pixels only; None at a t where
+    no clip moves) and `moving_fraction` (share of pixels in the region). Every PSNR is of the
+    squared error pooled over all clips at t, not a mean of per-clip PSNRs: robot video pauses,
+    and where a clip's arm has not moved yet the still frame is exact, its PSNR infinite (clamped
+    at 100 dB), which would swamp a mean.
     """
     target = to_unit(clips_BTHWC)
     still = target[:, :1].expand_as(target)
@@ -113,7 +118,7 @@ def rollout_vs_still_frame(clips_BTHWC: torch.Tensor, frames_BTHWC: torch.Tensor
     steps = range(1, clips_BTHWC.shape[1])
 
     def whole(guess):
-        return [psnr(guess[:, t], target[:, t], per_sample=True).mean().item() for t in steps]
+        return [psnr(guess[:, t], target[:, t]).item() for t in steps]
 
     def moving(guess):
         return _nan_to_none([masked_psnr(guess[:, t], target[:, t], moving_BTHW[:, t]) for t in steps])
@@ -124,6 +129,9 @@ def rollout_vs_still_frame(clips_BTHWC: torch.Tensor, frames_BTHWC: torch.Tensor
             "moving_fraction": [moving_BTHW[:, t].float().mean().item() for t in steps]}
 
 
+DELTA_STEPS = (4, 16, 32)  # ΔtPSNR is reported at each of these t the horizon reaches
+
+
 @dataclass
 class EvalOptions:
     """`genie-robotics eval`'s options (each field is its flag; see arguments.option)."""
@@ -131,11 +139,15 @@ class EvalOptions:
     model: Path = flags.path_option(help="checkpoint directory", positional=True)
     data: list[str] = flags.option(help="held-out RLDS dataset directory (repeatable)", repeat=True)
     episodes: int = flags.option(32, parse=flags.positive_int, help="episodes to evaluate, one clip each")
-    horizon: int = flags.option(8, parse=flags.positive_int, help="generated frames per rollout, >= 4 (ΔtPSNR is at t = 4)")
+    horizon: int = flags.option(8, parse=flags.positive_int,
+                                help="generated frames per rollout, >= 4 (ΔtPSNR at t = 4, 16 and 32 where reached)")
     part: str = flags.option("all", choices=["all", "validation", "train"],
                              help="episodes to use: all (a held-out dataset) or the validation part training held out")
+    command_map: Path | None = flags.path_option(None, help="directory holding a command_map.json (default: the "
+                                                            "checkpoint's, when it has one); rollouts driven by the "
+                                                            "data's recorded commands need the data's world_vector")
     maskgit_steps: int | None = flags.maskgit_steps_option()
-    temperature: float | None = flags.temperature_option("; ΔtPSNR is also reported at the paper's 2")
+    temperature: float | None = flags.temperature_option("; ΔtPSNR at t = 4 is also reported at the paper's 2")
     seed: int = flags.seed_option()
     batch: int = flags.option(8, parse=flags.positive_int, help="rollouts generated together")
     i3d: Path | None = flags.path_option(None, help="TorchScript I3D file (features [B, F] from videos "
@@ -144,54 +156,117 @@ class EvalOptions:
     progress: bool = flags.progress_option()
 
 
-def held_out_clips(cfg, opts: EvalOptions) -> torch.Tensor:
-    """One clip of horizon+1 frames from the start of each of up to `episodes` episodes."""
-    from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
+@dataclass
+class HeldOutClips:
+    """One clip per held-out episode and, when the data records them, the commands of its steps."""
+
+    frames_BTHWC: torch.Tensor
+    commands_BTF: np.ndarray | None  # action/world_vector (+ gripper) applied after each frame
+
+
+def held_out_clips(cfg, opts: EvalOptions, with_commands: bool = False) -> HeldOutClips:
+    """One clip of horizon+1 frames from the start of each of up to `episodes` episodes; with
+    `with_commands`, the recorded commands too (None when a dataset has no world_vector)."""
+    from genie_robotics.commands import COMMAND_KEY, GRIPPER_KEY
+    from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
 
     frames = opts.horizon + 1
+    columns = []
+    if with_commands:
+        for item in opts.data:
+            src = open_rlds(item)
+            vector, gripper = src.action_columns(COMMAND_KEY), src.action_columns(GRIPPER_KEY)
+            columns.append(None if vector is None else [vector] + ([gripper] if gripper is not None else []))
+    commands_known = bool(columns) and all(c is not None for c in columns) and len({len(c) for c in columns}) == 1
     spec = ClipSpec(frames=frames, height=cfg.height, width=cfg.width, stride=1 << 30, shuffle_buffer=0,
-                    repeat=False, part=opts.part, seed=opts.seed)
-    clips = []
+                    repeat=False, part=opts.part, seed=opts.seed, with_actions=commands_known)
+    clips, commands = [], []
     for item in RLDSClipDataset(opts.data, spec):
         clips.append(item["frames"])
+        if commands_known:
+            actions = item["actions"].numpy()
+            commands.append(np.concatenate([actions[:, c] for c in columns[0]], axis=1))
         if len(clips) == opts.episodes:
             break
     if not clips:
         raise GenieError(f"no episode of {', '.join(map(str, opts.data))} ({opts.part}) has {frames} frames "
                          f"(--horizon {opts.horizon} needs episodes of at least {frames} steps)")
-    return torch.stack(clips)
+    return HeldOutClips(torch.stack(clips), np.stack(commands).astype(np.float64) if commands_known else None)
 
 
-def _delta_psnr_over(genie: Genie, batches: list[torch.Tensor], opts: EvalOptions, temperature: float,
-                     desc: str) -> tuple[dict, torch.Tensor]:
-    """Clip-weighted means of `delta_psnr`'s scores over all batches, and all LAM-action rollouts."""
+def rollout_quality(genie: Genie, clips_BTHWC: torch.Tensor, opts: EvalOptions, temperature: float,
+                    command_codes_BT: np.ndarray | None = None) -> tuple[dict, torch.Tensor]:
+    """The metrics that depend on the sampling settings (`opts.maskgit_steps`, `temperature`):
+    rollouts driven by the LAM's codes, by uniformly random codes and (given `command_codes_BT`,
+    the recorded commands through a command map) by the commands, each against the still frame,
+    on whole frames and the moving region; ΔtPSNR at t = 4, 16, 32. Returns them and the LAM
+    rollouts. A MaskGIT sweep (bench/maskgit_sweep.py) calls this once per setting."""
     from tqdm import tqdm
 
-    rows, fakes = [], []
-    for i, batch in enumerate(tqdm(batches, desc=desc, unit="batch", disable=not opts.progress)):
+    lam, random, commands = [], [], []
+    batches = list(clips_BTHWC.split(opts.batch))
+    for i, batch in enumerate(tqdm(batches, desc="eval rollouts", unit="batch", disable=not opts.progress)):
         scores = delta_psnr(genie, batch, t=4, maskgit_steps=opts.maskgit_steps, temperature=temperature,
                             seed=opts.seed + i)
-        fakes.append(scores.pop("frames_inferred"))
-        rows.append((len(batch), scores))
-    total = sum(n for n, _ in rows)  # batches may differ in size
-    means = {key: sum(n / total * np.asarray(scores[key]) for n, scores in rows) for key in rows[0][1]}
-    return means, torch.cat(fakes)
+        lam.append(scores["frames_inferred"])
+        random.append(scores["frames_random"])
+        if command_codes_BT is not None:
+            first = i * opts.batch
+            codes = command_codes_BT[first:first + len(batch), : batch.shape[1] - 1]
+            commands.append(rollouts_from_clips(genie, batch, codes, opts.maskgit_steps, temperature, opts.seed + i))
+    lam_BT, random_BT = torch.cat(lam), torch.cat(random)
+    quality = rollout_vs_still_frame(clips_BTHWC, lam_BT)
+    quality["random_psnr"] = per_step_psnr(clips_BTHWC, random_BT)
+    quality["random_moving_psnr"] = rollout_vs_still_frame(clips_BTHWC, random_BT)["moving_psnr"]
+    if commands:
+        driven = rollout_vs_still_frame(clips_BTHWC, torch.cat(commands))
+        quality["commands_psnr"], quality["commands_moving_psnr"] = driven["rollout_psnr"], driven["moving_psnr"]
+    else:
+        quality["commands_psnr"] = quality["commands_moving_psnr"] = None
+    horizon = clips_BTHWC.shape[1] - 1
+    for t in DELTA_STEPS:
+        reached = t <= horizon
+        quality[f"delta_psnr_t{t}"] = quality["rollout_psnr"][t - 1] - quality["random_psnr"][t - 1] if reached else None
+    quality["psnr_inferred_t4"], quality["psnr_random_t4"] = quality["rollout_psnr"][3], quality["random_psnr"][3]
+    quality["moving_threshold"] = MOVING_THRESHOLD
+    return quality, lam_BT, (torch.cat(commands) if commands else None)
 
 
-def rollout_quality(genie: Genie, clips_BTHWC: torch.Tensor, opts: EvalOptions, temperature: float) -> tuple[dict, torch.Tensor]:
-    """The metrics that depend on the sampling settings (`opts.maskgit_steps`, `temperature`):
-    ΔtPSNR at t = 4 and the LAM-action rollouts against the still frame; and those rollouts.
-    A MaskGIT sweep (bench/maskgit_sweep.py) calls this once per setting on one loaded model."""
-    means, fakes = _delta_psnr_over(genie, list(clips_BTHWC.split(opts.batch)), opts, temperature, "eval rollouts")
-    quality = {"psnr_inferred_t4": float(means["psnr_inferred"]), "psnr_random_t4": float(means["psnr_random"]),
-               "delta_psnr_t4": float(means["delta_psnr"]), **rollout_vs_still_frame(clips_BTHWC, fakes),
-               "moving_threshold": MOVING_THRESHOLD}
-    return quality, fakes
+def _delta_psnr_t4(genie: Genie, clips_BTHWC: torch.Tensor, opts: EvalOptions, temperature: float) -> float:
+    """ΔtPSNR at t = 4 alone (rollouts of 4 steps), clip-weighted over batches."""
+    short = clips_BTHWC[:, :5]
+    total = [(len(b), delta_psnr(genie, b, t=4, maskgit_steps=opts.maskgit_steps, temperature=temperature,
+                                 seed=opts.seed + i)["delta_psnr"]) for i, b in enumerate(short.split(opts.batch))]
+    return float(sum(n * d for n, d in total) / sum(n for n, _ in total))
 
 
-def evaluate(opts: EvalOptions) -> dict:
-    """All metrics of one checkpoint on held-out episodes, as a JSON-ready dict."""
+HOLD_STEPS = 8  # zero commands in a row for the hold-still check
+
+
+@torch.no_grad()
+def hold_still_psnr(genie: Genie, clips_BTHWC: torch.Tensor, command_map, opts: EvalOptions, temperature: float) -> float:
+    """PSNR of the frame after HOLD_STEPS zero commands against the true prompt (pooled over clips):
+    a robot told to stop must stay where it is, and the world model alone must keep it there."""
+    code = int(command_map.latent_actions(np.zeros(3)))
+    held = []
+    for i, batch in enumerate(clips_BTHWC.split(opts.batch)):
+        codes = np.full((len(batch), HOLD_STEPS), code)
+        held.append(rollouts_from_clips(genie, batch[:, :1], codes, opts.maskgit_steps, temperature, opts.seed + i)[:, -1])
+    return psnr(to_unit(torch.cat(held)), to_unit(clips_BTHWC[:, 0])).item()
+
+
+def command_codes(command_map, commands_BTF: np.ndarray | None) -> np.ndarray | None:
+    """Latent actions [B, T] of recorded commands through a command map (None if either is missing)."""
+    if command_map is None or commands_BTF is None:
+        return None
+    return command_map.latent_actions(commands_BTF[..., : command_map.command_dim])
+
+
+def evaluate(opts: EvalOptions, return_rollouts: bool = False):
+    """All metrics of one checkpoint on held-out episodes, as a JSON-ready dict (and, with
+    `return_rollouts`, the clips, the LAM rollouts and the command-driven rollouts too)."""
     from genie_robotics.checkpoint import load_checkpoint
+    from genie_robotics.commands import COMMAND_MAP_FILE, load_command_map
 
     if opts.horizon < 4:
         raise GenieError(f"--horizon must be at least 4 (ΔtPSNR is reported at t = 4), got {opts.horizon}")
@@ -202,28 +277,31 @@ def evaluate(opts: EvalOptions) -> dict:
         i3d = I3DFeatures(opts.i3d, opts.device)
     start = time.time()
     genie = load_checkpoint(opts.model, opts.device).eval()
+    command_map = None
+    map_dir = opts.command_map or (opts.model if (Path(opts.model) / COMMAND_MAP_FILE).is_file() else None)
+    if map_dir is not None:
+        command_map = load_command_map(map_dir, codebook_AD=genie.lam.quantizer.codebook)
     temperature = float(opts.temperature if opts.temperature is not None else genie.cfg.dynamics.temperature)
     opts = dataclasses.replace(opts, maskgit_steps=opts.maskgit_steps or genie.cfg.dynamics.maskgit_steps)
-    clips = held_out_clips(genie.cfg, opts).to(opts.device)
-    batches = list(clips.split(opts.batch))
+    held = held_out_clips(genie.cfg, opts, with_commands=command_map is not None)
+    clips = held.frames_BTHWC.to(opts.device)
     result = {"model": str(opts.model), "data": [str(d) for d in opts.data], "part": opts.part, "clips": len(clips),
               "horizon": opts.horizon, "maskgit_steps": opts.maskgit_steps, "temperature": temperature,
-              "seed": opts.seed}
-    result.update(tokenizer_quality(genie, batches))
-    quality, fakes = rollout_quality(genie, clips, opts, temperature)
+              "seed": opts.seed, "command_map": None if command_map is None else command_map.fitted_on}
+    result.update(tokenizer_quality(genie, list(clips.split(opts.batch))))
+    quality, fakes, driven = rollout_quality(genie, clips, opts, temperature, command_codes(command_map, held.commands_BTF))
     result.update(quality)
-    if temperature == PAPER_TEMPERATURE:
-        result["delta_psnr_t4_temp2"] = result["delta_psnr_t4"]
-    else:
-        means_paper, _ = _delta_psnr_over(genie, batches, opts, PAPER_TEMPERATURE, "eval rollouts, temperature 2")
-        result["delta_psnr_t4_temp2"] = float(means_paper["delta_psnr"])
+    result["zero_command_psnr_t8"] = None if command_map is None else hold_still_psnr(genie, clips, command_map, opts,
+                                                                                     temperature)
+    result["delta_psnr_t4_temp2"] = (result["delta_psnr_t4"] if temperature == PAPER_TEMPERATURE
+                                     else _delta_psnr_t4(genie, clips, opts, PAPER_TEMPERATURE))
     if i3d is not None:
         from genie_robotics.fvd import fvd
 
         result["fvd"] = fvd(to_unit(clips), to_unit(fakes), i3d, batch=opts.batch)
         result["fvd_note"] = f"{len(clips)} clips of {opts.horizon + 1} frames: small samples bias FVD upwards"
     result["seconds"] = round(time.time() - start, 1)
-    return result
+    return (result, clips, fakes, driven) if return_rollouts else result
 
 
 def format_table(result: dict) -> str:
@@ -233,19 +311,33 @@ def format_table(result: dict) -> str:
              f"  {'tokenizer PSNR':<28}{result['tokenizer_psnr']:>9.2f} dB",
              f"  {'tokenizer SSIM':<28}{result['tokenizer_ssim']:>9.4f}",
              f"  {'PSNR t=4, LAM actions':<28}{result['psnr_inferred_t4']:>9.2f} dB",
-             f"  {'PSNR t=4, random actions':<28}{result['psnr_random_t4']:>9.2f} dB",
-             f"  {'ΔtPSNR t=4':<28}{result['delta_psnr_t4']:>9.2f} dB",
-             f"  {'ΔtPSNR t=4, temperature 2':<28}{result['delta_psnr_t4_temp2']:>9.2f} dB"]
+             f"  {'PSNR t=4, random actions':<28}{result['psnr_random_t4']:>9.2f} dB"]
+    for t in DELTA_STEPS:
+        if result.get(f"delta_psnr_t{t}") is not None:
+            lines.append(f"  {f'ΔtPSNR t={t}':<28}{result[f'delta_psnr_t{t}']:>9.2f} dB")
+    lines.append(f"  {'ΔtPSNR t=4, temperature 2':<28}{result['delta_psnr_t4_temp2']:>9.2f} dB")
+    if result.get("zero_command_psnr_t8") is not None:
+        lines.append(f"  {f'{HOLD_STEPS} zero commands vs prompt':<28}{result['zero_command_psnr_t8']:>9.2f} dB")
     if "fvd" in result:
         lines.append(f"  {'FVD':<28}{result['fvd']:>9.1f}")
-    lines += [f"  PSNR (dB) by step t; still: the prompt held; moving: pixels the ground truth changes by more "
-              f"than {result['moving_threshold']}/255 from the prompt",
-              f"  {'t':>4}{'model':>8}{'still':>8}{'model, moving':>15}{'still, moving':>15}{'moving pixels':>15}"]
-    for t, row in enumerate(zip(result["rollout_psnr"], result["baseline_copy_psnr"], result["moving_psnr"],
-                                result["baseline_copy_moving_psnr"]), start=1):
-        cells = [f"{v:.2f}" if v is not None else "n/a" for v in row]
-        lines.append(f"  {t:>4}{cells[0]:>8}{cells[1]:>8}{cells[2]:>15}{cells[3]:>15}"
-                     f"{result['moving_fraction'][t - 1]:>15.1%}")
+    commands = result.get("commands_psnr") is not None
+    lines += ["  PSNR (dB) by step t, driven by the LAM's codes (lam), uniformly random codes (random)"
+              + (", the recorded commands through the command map (cmd)" if commands else "")
+              + f" and the still frame (the prompt held); 'mov': pixels the ground truth changes by more than "
+              f"{result['moving_threshold']}/255 from the prompt",
+              f"  {'t':>4}{'lam':>8}{'random':>8}" + (f"{'cmd':>8}" if commands else "") + f"{'still':>8}{'lam mov':>9}"
+              + (f"{'cmd mov':>9}" if commands else "") + f"{'still mov':>10}{'mov px':>8}"]
+
+    def cell(v, width):
+        return f"{v:>{width}.2f}" if v is not None else f"{'n/a':>{width}}"
+
+    for i in range(len(result["rollout_psnr"])):
+        row = f"  {i + 1:>4}" + cell(result["rollout_psnr"][i], 8) + cell(result["random_psnr"][i], 8)
+        row += cell(result["commands_psnr"][i], 8) if commands else ""
+        row += cell(result["baseline_copy_psnr"][i], 8) + cell(result["moving_psnr"][i], 9)
+        row += cell(result["commands_moving_psnr"][i], 9) if commands else ""
+        row += cell(result["baseline_copy_moving_psnr"][i], 10) + f"{result['moving_fraction'][i]:>8.1%}"
+        lines.append(row)
     return "\n".join(lines)
 
 

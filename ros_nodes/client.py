@@ -31,7 +31,13 @@ class GenieSimClient:
         self.node.create_subscription(CameraInfo, "camera/camera_info", self.infos.append, 10)
         self.node.create_subscription(Float32, "genie_sim/step_time", lambda m: self.step_times.append(m.data), 10)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.extend(m.status), 10)
+        self.latent_actions: list[int] = []  # what the node reports each generated frame was driven by
+        self.node.create_subscription(UInt8, "latent_action", lambda m: self.latent_actions.append(m.data), 10)
         self.action_pub = self.node.create_publisher(UInt8, "action", 10)
+        from geometry_msgs.msg import TwistStamped
+
+        self.command_pub = self.node.create_publisher(TwistStamped, "cmd", 10)
+        self.TwistStamped = TwistStamped
         self.prompt_pub = self.node.create_publisher(Image, "prompt", 5)
         # Replies to a burst of resets arrive together: a default-depth (10) reply queue would drop some.
         self.reset_client = self.node.create_client(Trigger, "reset", qos_profile=QoSProfile(depth=1000))
@@ -56,6 +62,17 @@ class GenieSimClient:
         """Publish one latent action and wait for the frame it produces (None on timeout)."""
         seen = len(self.images)
         self.action_pub.publish(self.UInt8(data=int(action)))
+        return self.images[seen] if self.spin_until(lambda: len(self.images) > seen, timeout) else None
+
+    def send_command(self, vx: float, vz: float, frame: str = "genie_base", vy: float = 0.0, timeout: float = 60.0):
+        """Publish one end-effector velocity (m/s, x right and z up in the image plane) and wait for
+        the frame it produces (None on timeout)."""
+        msg = self.TwistStamped()
+        msg.header.frame_id = frame
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = float(vx), float(vy), float(vz)
+        seen = len(self.images)
+        self.command_pub.publish(msg)
         return self.images[seen] if self.spin_until(lambda: len(self.images) > seen, timeout) else None
 
     def reset(self, timeout: float = 60.0):

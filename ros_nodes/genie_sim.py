@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -28,6 +29,7 @@ from genie_robotics.models.world_model import load_world_model
 from genie_robotics.prompts import load_prompts
 from genie_robotics.viz import resize
 from ros_nodes.camera import camera_info, trained_camera_fovy_deg
+from ros_nodes.commands import twist_to_displacement
 from ros_nodes.diagnostics import REPORT_PERIOD_S, STEP_WINDOW, RecentGrowth, rate_window_s, world_model_status
 from ros_nodes.images import image_to_rgb, rgb_to_image
 from ros_nodes.parameters import PARAMETERS, Parameter, sampling_override, sampling_overrides
@@ -79,9 +81,17 @@ class GenieSimNode(Node):
         self.failures: dict[str, int] = {}  # callback name -> inputs it refused or failed on
         self.frames_published = 0
         self.step_times_s: deque[float] = deque(maxlen=STEP_WINDOW)  # seconds per generated frame, newest last
+        self.latent_pubs = [self.create_publisher(UInt8, f"{ns}latent_action", 10) for ns in self.namespaces]
         for env, ns in enumerate(self.namespaces):
             self.create_subscription(UInt8, f"{ns}action", self._guarded("action", partial(self._on_action, env)),
                                      ACTION_QUEUE_DEPTH)
+        self.command_frame, self.max_command_speed = p["command_frame"], float(p["max_command_speed"])
+        if self.world.command_map is not None:  # robot commands in, mapped to latent actions
+            for env, ns in enumerate(self.namespaces):
+                self.create_subscription(TwistStamped, f"{ns}cmd", self._guarded("cmd", partial(self._on_command, env)),
+                                         ACTION_QUEUE_DEPTH)
+        else:
+            self.get_logger().info("the model has no command_map.json: `cmd` is not subscribed (latent actions only)")
         self.create_subscription(Image, "prompt", self._guarded("prompt", self._on_prompt), 5)
         self.create_service(Trigger, "reset", self._on_reset, qos_profile=QoSProfile(depth=RESET_QUEUE_DEPTH))
         self.mode = p["mode"]
@@ -176,6 +186,13 @@ class GenieSimNode(Node):
         if self.mode == "on_action" and len(self.acted) == self.num_envs:
             self._step(self.held_actions)
 
+    def _on_command(self, env: int, msg) -> None:
+        """A velocity command for world `env`: its displacement over one frame (at the timer's rate in
+        timer mode, else at the training video's frame rate) through the command map, then as an action."""
+        seconds = 1.0 / (self.target_fps if self.mode == "timer" else self.world.command_map.fps)
+        displacement = twist_to_displacement(msg, self.command_frame, self.max_command_speed, seconds)
+        self._on_action(env, UInt8(data=int(self.world.command_actions(displacement)[0])))
+
     def _on_prompt(self, msg) -> None:
         self._restart(resize(image_to_rgb(msg), self.height, self.width))
 
@@ -216,6 +233,8 @@ class GenieSimNode(Node):
         frames_EHWC = self.world.step(actions_E)
         self.step_times_s.append(time.perf_counter() - start)
         self.step_time_pub.publish(Float32(data=self.step_times_s[-1]))
+        for pub, action in zip(self.latent_pubs, actions_E):  # what each world was driven by, before its frame
+            pub.publish(UInt8(data=int(action)))
         self._publish(frames_EHWC)
 
     def _publish(self, frames_EHWC: np.ndarray) -> None:

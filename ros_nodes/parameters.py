@@ -31,6 +31,9 @@ PARAMETERS = {
     "fov_deg": Parameter(0.0, "vertical field of view of camera_info's intrinsics, degrees; 0 = the camera the "
                               "checkpoint's training video was rendered with (its data.json)", (0.0, 179.0)),
     "sensor_qos": Parameter(False, "best-effort sensor-data QoS for the camera topics instead of reliable"),
+    "command_frame": Parameter("genie_base", "frame_id a `cmd` TwistStamped must carry: x = image right, z = image up "
+                                             "(the camera's image plane, as the training data's world_vector), metres/s"),
+    "max_command_speed": Parameter(2.0, "`cmd` linear speeds above this (m/s) are refused as absurd", (0.01, 100.0)),
     "num_envs": Parameter(1, "independent worlds stepped as one batch; above 1 each has its topics under env_<i>/ "
                              "(on_action mode steps once every world has an action)", (1, 256)),
 }

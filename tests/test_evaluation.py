@@ -103,6 +103,7 @@ def test_eval_end_to_end_on_rendered_episodes(tiny_genie, mujoco_dir, tmp_path):
 
     tiny_genie.cfg.dynamics.temperature = 1.0  # the checkpoint's default: ΔtPSNR is then also run at 2
     ckpt = save_checkpoint(tiny_genie, tmp_path / "ckpt")
+    _scripted_command_map(tiny_genie).save(ckpt)  # rollouts driven by the data's recorded commands too
     torch.jit.script(_PooledFeatures()).save(str(tmp_path / "i3d.pt"))
     run = subprocess.run(
         [sys.executable, "-m", "genie_robotics.cli", "eval", str(ckpt), "--data", str(mujoco_dir), "--episodes", "3",
@@ -118,11 +119,26 @@ def test_eval_end_to_end_on_rendered_episodes(tiny_genie, mujoco_dir, tmp_path):
     assert result["fvd"] >= 0 and "ΔtPSNR t=4" in run.stdout and "FVD" in run.stdout
     assert result["temperature"] == 1.0 and np.isfinite(result["delta_psnr_t4_temp2"])
     assert "ΔtPSNR t=4, temperature 2" in run.stdout
-    for key in ("baseline_copy_psnr", "moving_psnr", "baseline_copy_moving_psnr", "moving_fraction"):
+    for key in ("baseline_copy_psnr", "moving_psnr", "baseline_copy_moving_psnr", "moving_fraction", "random_psnr",
+                "commands_psnr", "commands_moving_psnr"):
         assert len(result[key]) == 5, key
+    assert result["random_psnr"][3] == pytest.approx(result["psnr_random_t4"])
+    assert result["delta_psnr_t16"] is None and result["delta_psnr_t32"] is None  # beyond the horizon
+    assert np.isfinite(result["zero_command_psnr_t8"]) and result["command_map"]["episodes"] == 3
     assert result["moving_threshold"] == MOVING_THRESHOLD
-    table = run.stdout[run.stdout.index("still, moving"):].splitlines()
+    table = run.stdout[run.stdout.index("mov px"):].splitlines()
     assert [line.split()[0] for line in table[1:6]] == ["1", "2", "3", "4", "5"]
+
+
+def _scripted_command_map(genie):
+    """A command map for `genie`'s LAM from made-up labels (codes by the sign of x and z)."""
+    from genie_robotics.commands import codebook_digest, fit_command_map
+
+    rng = np.random.default_rng(0)
+    commands = rng.normal(0, 0.04, (200, 3))
+    codes = (commands[:, 0] > 0) * 2 + (commands[:, 2] > 0)
+    return fit_command_map(commands, codes, genie.cfg.num_actions, 10.0, codebook_digest(genie.lam.quantizer.codebook),
+                           fitted_on={"episodes": 3})
 
 
 def test_eval_at_temperature_2_reuses_its_delta_psnr(tiny_genie, mujoco_dir, tmp_path):

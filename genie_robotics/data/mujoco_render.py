@@ -11,9 +11,11 @@ Two policies drive the arm:
   displacements, `world_vector`). The gripper moves a fixed distance per frame in the image
   plane along one of 8 headings, held 1-4 frames, placed kinematically by inverse kinematics
   on the 4 arm joints (no torque inertia), so each frame's motion is set by that frame's action
-  alone. The camera is framed on the arm's workspace and the arm is drawn thicker, so a 64x64
-  frame shows it clearly. Stored: `action/world_vector` (the gripper's displacement, metres)
-  and `action/heading` (0-7, counter-clockwise from image-right).
+  alone. Now and then the operator stops for 1-4 frames (a zero command, heading `STOP`), as
+  real robot data pauses all the time: a world model must learn that holding still is a motion.
+  The camera is framed on the arm's workspace and the arm is drawn thicker, so a 64x64 frame
+  shows it clearly. Stored: `action/world_vector` (the gripper's displacement, metres)
+  and `action/heading` (0-7, counter-clockwise from image-right; 8 = stopped).
 - `torque`: smooth random joint torques through the physics (a new random target every few
   frames, low-pass filtered); stored as `action/joint_torque`. Its motion follows momentum
   more than the current action.
@@ -51,6 +53,8 @@ ARM_THICKNESS = {"torque": 1.0, "teleop": 2.0}  # visual radius scale of the arm
 FPS = 10
 POLICIES = ("teleop", "torque")
 HEADINGS = 8
+STOP = HEADINGS  # `action/heading` of a paused teleop step (zero displacement)
+TELEOP_PAUSE = 0.15  # chance that a new teleop segment is a pause instead of a heading
 TELEOP_STEP = 0.04  # metres the gripper moves per frame (~3.5 px at 64x64)
 # The gripper stays in a box the camera sees (metres, relative to the arm's root) and at a
 # distance from the root that keeps the arm bent, away from the singular stretched pose.
@@ -212,6 +216,9 @@ def teleop_reachable(point_xz: np.ndarray) -> bool:
 
 
 def heading_vector(heading: int) -> np.ndarray:
+    """Unit image-plane direction of a heading (zero for `STOP`)."""
+    if heading == STOP:
+        return np.zeros(2)
     angle = heading * 2 * np.pi / HEADINGS
     return np.array([np.cos(angle), np.sin(angle)])
 
@@ -219,7 +226,8 @@ def heading_vector(heading: int) -> np.ndarray:
 def render_teleop_episode(env, scene: str, steps: int, height: int, width: int, rng: np.random.Generator, seed: int,
                           episode_id: int) -> dict:
     """One RLDS episode under the teleop policy: the gripper moves TELEOP_STEP along a heading
-    held 1-4 frames; a heading that would leave the workspace is replaced by a reachable one."""
+    held 1-4 frames, or stops for 1-4 frames (chance TELEOP_PAUSE per segment); a heading that
+    would leave the workspace is replaced by a reachable one."""
     env.reset()
     physics = env.physics
     ik = GripperIK(physics)
@@ -235,11 +243,13 @@ def render_teleop_episode(env, scene: str, steps: int, height: int, width: int, 
         here = ik.gripper().copy()
         if hold == 0:
             heading, hold = int(rng.integers(HEADINGS)), int(rng.integers(1, 5))
-        if not teleop_reachable(here + TELEOP_STEP * heading_vector(heading)):
+            if rng.random() < TELEOP_PAUSE:
+                heading = STOP
+        if heading != STOP and not teleop_reachable(here + TELEOP_STEP * heading_vector(heading)):
             allowed = [h for h in range(HEADINGS) if teleop_reachable(here + TELEOP_STEP * heading_vector(h))]
             heading = int(rng.choice(allowed)) if allowed else int(np.argmin([np.dot(heading_vector(h), here) for h in range(HEADINGS)]))
         hold -= 1
-        if t < steps - 1:
+        if t < steps - 1 and heading != STOP:
             ik.move_to(here + TELEOP_STEP * heading_vector(heading))
         moved = ik.gripper() - here
         out.append({

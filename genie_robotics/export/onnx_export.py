@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from genie_robotics.checkpoint import CONFIG_FILE, load_checkpoint
+from genie_robotics.commands import COMMAND_MAP_FILE, codebook_digest, load_command_map
 from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
@@ -146,6 +147,10 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
     render_args = Path(checkpoint) / RENDER_ARGS_FILE  # how the training video was made (camera, scene)
     if render_args.is_file():
         shutil.copyfile(render_args, out / RENDER_ARGS_FILE)
+    command_map = Path(checkpoint) / COMMAND_MAP_FILE  # robot commands -> latent actions, checked against the LAM
+    if command_map.is_file():
+        load_command_map(checkpoint, codebook_AD=genie.lam.quantizer.codebook)
+        shutil.copyfile(command_map, out / COMMAND_MAP_FILE)
     meta = {
         "format": FORMAT,
         "height": cfg.height, "width": cfg.width, "tokens_per_frame": N, "vocab": cfg.tokenizer.quantizer.num_codes,
@@ -158,6 +163,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
                     "schedule": cfg.dynamics.schedule},
         "graphs": {name: {"file": f"{name}.onnx", "inputs": job[2], "outputs": job[3]} for name, job in jobs.items()},
         "opset": OPSET,
+        "lam_digest": codebook_digest(genie.lam.quantizer.codebook),  # which command maps fit these codes
     }
     (out / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return out

@@ -4,7 +4,9 @@ Input: token frames z[1:T] where frames 2..T are partly replaced by a mask token
 stop-gradient latent actions added as embeddings: frame t+1 receives the code of a[t] (the
 transition t -> t+1), frame 1 a learned "no action" vector. With causal temporal attention,
 frame t+1's logits see frames <= t, its own unmasked tokens and a[t], and are trained with
-cross-entropy on the masked tokens (mask rate ~ U(0.5, 1) per clip).
+cross-entropy on the masked tokens (mask rate ~ U(0.5, 1) per clip). With `context_noise_max`,
+some unmasked tokens after frame 0 are replaced by random codes, so the model learns not to copy
+the mistakes a rollout's own frames bring into its context.
 """
 from __future__ import annotations
 
@@ -54,7 +56,14 @@ class DynamicsModel(nn.Module):
         rate_B = dc.mask_rate_min + (dc.mask_rate_max - dc.mask_rate_min) * torch.rand(B, generator=generator, device=dev)
         mask_BTN = torch.rand(B, T, N, generator=generator, device=dev) < rate_B[:, None, None]
         mask_BTN[:, 0] = False
-        hidden_BTND = self.hidden(tokens_BTN.masked_fill(mask_BTN, self.mask_id), action_codes_BTD)
+        inputs_BTN = tokens_BTN.masked_fill(mask_BTN, self.mask_id)
+        if dc.context_noise_max > 0:  # mistakes in the context, as in a rollout (frame 0 stays a real frame)
+            noise_B = dc.context_noise_max * torch.rand(B, generator=generator, device=dev)
+            noisy_BTN = (torch.rand(B, T, N, generator=generator, device=dev) < noise_B[:, None, None]) & ~mask_BTN
+            noisy_BTN[:, 0] = False
+            random_BTN = torch.randint(0, self.vocab, (B, T, N), generator=generator, device=dev)
+            inputs_BTN = torch.where(noisy_BTN, random_BTN, inputs_BTN)
+        hidden_BTND = self.hidden(inputs_BTN, action_codes_BTD)
         # Logits only where the loss looks (a quarter of the tokens on average are not masked).
         logits_MV = self.head(hidden_BTND[mask_BTN]).float()
         target_M = tokens_BTN[mask_BTN]

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from genie_robotics.arguments import BACKENDS
+from genie_robotics.commands import COMMAND_MAP_FILE, CommandMap, load_command_map
 from genie_robotics.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import MIN_TEMPERATURE, maskgit_sample
@@ -58,13 +59,20 @@ class WorldModel:
         self.seed = seed  # the sampler's seed: the constructor's, or the last `reset(seed=...)`
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.state: RolloutState | None = None
+        self.command_map: CommandMap | None = None  # robot commands -> latent actions (`step(command=...)`)
+        self.last_actions: np.ndarray | None = None  # the latent actions of the last step, one per rollout
 
     @classmethod
     def from_checkpoint(cls, path, device: torch.device | str = "cpu", compile: bool = False, **kwargs) -> WorldModel:
-        """`compile`: the PyTorch backend's dynamics and decoder calls through torch.compile (TorchBackend)."""
+        """`compile`: the PyTorch backend's dynamics and decoder calls through torch.compile (TorchBackend).
+        A `command_map.json` beside the weights is loaded (and checked against the LAM) too."""
         from genie_robotics.checkpoint import load_checkpoint
 
-        return cls(TorchBackend(load_checkpoint(path, device), device, compile=compile), **kwargs)
+        genie = load_checkpoint(path, device)
+        world = cls(TorchBackend(genie, device, compile=compile), **kwargs)
+        if (Path(path) / COMMAND_MAP_FILE).is_file():
+            world.command_map = load_command_map(path, codebook_AD=genie.lam.quantizer.codebook)
+        return world
 
     # --- sampling settings: None means the checkpoint's ----------------------------------
     @property
@@ -165,13 +173,28 @@ class WorldModel:
                                       single=single)
             return self._out(frame_BHWC, single)
 
+    def command_actions(self, command) -> np.ndarray:
+        """Latent actions [B] for robot commands ([3] world_vector, or one per rollout [B, 3])."""
+        if self.command_map is None:
+            raise GenieError("this world model has no command map: fit one with `genie-robotics fit-command-map`")
+        return np.atleast_1d(self.command_map.latent_actions(command))
+
     @torch.no_grad()
-    def step(self, action):
-        """Apply a latent action (int in [0, num_actions), or one per rollout) and return the next frame."""
+    def step(self, action=None, *, command=None):
+        """Apply a latent action (int in [0, num_actions), or one per rollout) and return the next frame.
+
+        Or `command=`: the robot's end-effector displacement over one frame (`world_vector`, metres;
+        [3], or [B, 3] one per rollout), mapped to a latent action by the command map.
+        `last_actions` holds the latent actions taken."""
         if self.state is None:
             raise GenieError("call reset(prompt) before step(action)")
+        if (action is None) == (command is None):
+            raise GenieError("step takes a latent action or a command=, exactly one of them")
+        if command is not None:
+            action = self.command_actions(command)
         state, backend = self.state, self.backend
         actions_B = self._action_batch(action).expand(state.batch)
+        self.last_actions = actions_B.cpu().numpy()
         with self._host_threads():
             temperature = max(self.temperature, MIN_TEMPERATURE)
             tokens_BN = maskgit_sample(
@@ -248,6 +271,14 @@ def load_world_model(path: str | Path, backend: str = "auto", providers: list[st
         onnx = OnnxBackend(path, providers)
         if batched and not onnx.meta.get("dynamic_batch"):
             raise GenieError(f"{path} is exported for batch 1; export with --dynamic-batch to roll out several worlds")
-        return WorldModel(onnx, **sampling)
+        return _with_command_map(WorldModel(onnx, **sampling), path, onnx.meta.get("lam_digest"))
     with tempfile.TemporaryDirectory(prefix="genie_onnx_") as tmp:
-        return WorldModel(OnnxBackend(export_onnx(path, tmp, dynamic_batch=batched), providers), **sampling)
+        world = WorldModel(OnnxBackend(export_onnx(path, tmp, dynamic_batch=batched), providers), **sampling)
+        return _with_command_map(world, Path(tmp), world.backend.meta.get("lam_digest"))
+
+
+def _with_command_map(world: WorldModel, directory: Path, lam_digest: str | None) -> WorldModel:
+    """`world` with the command map of an export directory, when it has one."""
+    if (directory / COMMAND_MAP_FILE).is_file():
+        world.command_map = load_command_map(directory, lam_digest=lam_digest or "unknown: exported without a digest")
+    return world

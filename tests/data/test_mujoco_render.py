@@ -7,6 +7,7 @@ import pytest
 from genie_robotics.data.mujoco_render import (
     HEADINGS,
     POLICIES,
+    STOP,
     TELEOP_STEP,
     RenderArgs,
     camera_fovy_deg,
@@ -25,24 +26,30 @@ def _episodes(path, frames):
     return list(RLDSClipDataset([path], spec))
 
 
-def test_teleop_moves_the_gripper_along_the_stored_heading(tmp_path):
-    path = render_dataset(tmp_path / "teleop", episodes=3, steps=12, seed=5, progress=False)
+def test_teleop_moves_the_gripper_along_the_stored_heading_and_pauses(tmp_path):
+    path = render_dataset(tmp_path / "teleop", episodes=6, steps=16, seed=5, progress=False)
     src = open_rlds(path)
-    episodes = _episodes(path, 12)
-    moved, aligned = 0, 0
+    episodes = _episodes(path, 16)
+    moving, moved, aligned, stops = 0, 0, 0, 0
     for clip in episodes:
         heading = clip["actions"][:, src.action_columns("heading")].numpy().ravel().astype(int)
         world_vector = clip["actions"][:, src.action_columns("world_vector")].numpy()
+        frames = clip["frames"].numpy().astype(int)
         assert np.all(world_vector[:, 1] == 0)  # a planar arm: no motion towards the camera
-        for t in range(11):  # the last step's action is never applied
+        for t in range(15):  # the last step's action is never applied
             step_xz = world_vector[t, [0, 2]]
+            if heading[t] == STOP:  # a pause: no command, and the camera sees nothing move
+                stops += 1
+                assert np.all(step_xz == 0) and np.abs(frames[t + 1] - frames[t]).max() <= 2
+                continue
+            moving += 1
             moved += np.linalg.norm(step_xz) > 0.8 * TELEOP_STEP
             aligned += np.dot(step_xz, heading_vector(heading[t])) > 0.9 * np.linalg.norm(step_xz)
-        frames = clip["frames"].numpy().astype(int)
         changed = (np.abs(frames[1:] - frames[:-1]).max(-1) > 25).mean(axis=(1, 2))
         assert np.median(changed) > 0.01, "the arm hardly moves in the picture"
-    assert moved >= 0.9 * 33 and aligned >= 0.9 * 33, (moved, aligned)
-    assert set(heading) <= set(range(HEADINGS))
+        assert set(heading) <= set(range(HEADINGS + 1))
+    assert moved >= 0.9 * moving and aligned >= 0.9 * moving, (moved, aligned, moving)
+    assert 0 < stops < 0.4 * (moving + stops), stops  # pauses now and then, not all the time
 
 
 def test_render_arguments_are_kept_beside_the_dataset(tmp_path):

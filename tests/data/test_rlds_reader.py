@@ -45,7 +45,7 @@ def test_rendered_mujoco_dataset_reads_back(mujoco_dir):
         assert clip["frames"].shape == (4, 32, 32, 3) and clip["actions"].shape == (4, 5)
         assert clip["frames"].float().std() > 5  # a rendered scene, not a blank
         heading, world_vector = clip["actions"][:, src.action_columns("heading")], clip["actions"][:, src.action_columns("world_vector")]
-        assert set(heading.flatten().tolist()) <= set(range(8)) and world_vector.norm(dim=1).max() <= 0.05
+        assert set(heading.flatten().tolist()) <= set(range(9)) and world_vector.norm(dim=1).max() <= 0.05  # 8: stopped
 
 
 def test_train_and_validation_split_by_episode(rt1_dir):

@@ -270,3 +270,84 @@ def test_several_worlds_step_in_lockstep_on_their_own_topics(ros_env):
         clients[0].close()
         out = _stop(node)
     assert "Traceback" not in out
+
+
+def _checkpoint_with_command_map(tmp_path):
+    """The shipped checkpoint with a command map fitted on scripted labels: heading h of 8 -> code h."""
+    import shutil
+
+    from genie_robotics.checkpoint import load_checkpoint
+    from genie_robotics.commands import codebook_digest, fit_command_map
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(SHIPPED_CHECKPOINT, ckpt)
+    (ckpt / "command_map.json").unlink(missing_ok=True)
+    codebook = load_checkpoint(ckpt).lam.quantizer.codebook
+    rng = np.random.default_rng(0)
+    headings = rng.integers(0, 8, 800)
+    angles = headings * np.pi / 4
+    commands = np.stack([np.cos(angles), np.zeros(800), np.sin(angles)], 1) * 0.04 + rng.normal(0, 0.002, (800, 3))
+    fit_command_map(commands, headings, 8, 10.0, codebook_digest(codebook)).save(ckpt)
+    return ckpt
+
+
+def test_velocity_commands_drive_the_node_as_the_in_process_world_model(ros_env, tmp_path):
+    """cmd (TwistStamped, m/s) -> one frame's displacement -> the command map's latent action, reported
+    on latent_action; the frames are the in-process WorldModel's for the same commands and seed. Bad
+    commands (NaN, absurd speed, wrong frame) are one warning each and the node keeps going."""
+    from genie_robotics.models.world_model import load_world_model
+
+    ckpt = _checkpoint_with_command_map(tmp_path)
+    node = _start_node(f"model_dir:={ckpt}", "backend:=torch", "seed:=3")
+    client = GenieSimClient("genie_sim_cmd_client")
+    velocities = [(0.4, 0.0), (0.0, 0.4), (-0.4, 0.0), (0.0, 0.0)]  # m/s; at 10 frames/s 4 cm per frame
+    try:
+        assert client.wait_for_node(120), "node never came up"
+        got = [client.reset(60)] + [client.send_command(vx, vz, timeout=60) for vx, vz in velocities]
+        assert all(m is not None for m in got)
+        assert client.spin_until(lambda: len(client.latent_actions) >= 4, 10)
+        reported = list(client.latent_actions)
+        for bad in ((float("nan"), 0.0, "genie_base"), (50.0, 0.0, "genie_base"), (0.4, 0.0, "base_link")):
+            client.send_command(bad[0], bad[1], frame=bad[2], timeout=1)
+        assert client.send_command(0.0, -0.4, timeout=60) is not None, "the node stopped after bad commands"
+        assert node.poll() is None
+    finally:
+        client.close()
+        out = _stop(node)
+    world = load_world_model(ckpt, "torch", seed=3, maskgit_steps=2)
+    want = [world.reset(np.full((64, 64, 3), 128, np.uint8))]
+    chosen = []
+    for vx, vz in velocities:
+        want.append(world.step(command=[vx / 10, 0.0, vz / 10]))
+        chosen.append(int(world.last_actions[0]))
+    assert reported == chosen == [0, 2, 4, int(world.command_map.latent_actions(np.zeros(3)))]
+    for msg, frame in zip(got, want):
+        assert np.abs(image_msg_to_array(msg).astype(int) - frame).max() <= 1
+    assert "ignoring cmd: cmd holds a NaN or infinite speed" in out
+    assert "ignoring cmd: cmd speed 50 m/s is above max_command_speed 2 m/s" in out
+    assert "ignoring cmd: cmd is in frame 'base_link', not 'genie_base'" in out
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "tampered", "other_lam"])
+def test_a_bad_command_map_is_refused_in_one_line_at_start(ros_env, tmp_path, damage):
+    import json
+
+    ckpt = _checkpoint_with_command_map(tmp_path)
+    path = ckpt / "command_map.json"
+    if damage == "corrupt":
+        path.write_text(path.read_text()[:200])
+    else:
+        data = json.loads(path.read_text())
+        data["bias"][0] += 5.0  # an edit: the digest no longer matches
+        if damage == "other_lam":  # a consistent file fitted for another LAM
+            from genie_robotics.commands import _digest
+
+            data["lam_digest"] = "0" * 64
+            data.pop("sha256")
+            data["sha256"] = _digest(data)
+        path.write_text(json.dumps(data))
+    node = _start_node(f"model_dir:={ckpt}", "backend:=torch")
+    out = node.communicate(timeout=120)[0]
+    errors = [line for line in out.splitlines() if "error" in line]
+    assert node.returncode == 2 and len(errors) == 1, out
+    assert ("another latent action model" if damage == "other_lam" else "is corrupt or was edited") in errors[0]
