@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU measurements of bench/, as one script for a lent GPU machine whose python3 already
 # has torch (CUDA) + numpy + safetensors + pyyaml + pillow + tqdm. Writes JSON files to $1.
-# Usage: bash bench/gpu_check.sh OUT_DIR
+# Usage: bash bench/gpu_check.sh OUT_DIR; then, here: python bench/gpu_results.py OUT_DIR --date ... --torch ...
+# (writes bench/results/gpu_check.json) and python scripts/doc_tables.py (bench/README.md's table).
 set -uo pipefail
 out="${1:?usage: bench/gpu_check.sh OUT_DIR}"
 mkdir -p "$out"

@@ -96,6 +96,7 @@ class TorchBackend(RolloutBackend):
         self.cfg, self.device, self.name = genie.cfg, torch.device(device), "torch"
         self._step, self._probabilities = self._eager_step, self._eager_probabilities
         self._decode_frame = self.genie.tokenizer.decode_frame
+        self.compiled = compile
         if compile:
             if self.device.type == "cpu" and not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")):
                 raise GenieError("compiling for CPU needs a C++ compiler (g++, or $CXX) and none was found; "
@@ -130,6 +131,8 @@ class TorchBackend(RolloutBackend):
 
     def decode(self, tokens_BN, cache):
         frame_BHWC, keys, values = self._decode_frame(tokens_BN, cache)
+        if self.compiled:  # CUDA graphs reuse their output memory at the next replay; the frame outlives it
+            frame_BHWC = frame_BHWC.clone()
         return frame_BHWC, cache.append(keys, values)
 
 

@@ -79,3 +79,18 @@ def test_probabilities_at_the_sampling_temperature_match_eager(candidate, export
         assert torch.allclose(got.sum(-1), torch.ones(1, N), atol=1e-5)
         seen[temperature] = got
     assert (seen[0.5].amax(-1) > seen[2.0].amax(-1)).all()  # colder: sharper
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the compiled path on a GPU uses CUDA graphs "
+                                                          "(mode reduce-overhead), which do not exist on CPU")
+def test_compiled_cuda_graph_rollout_equals_eager_on_the_gpu(exported):
+    """Same seed, same frames: eager PyTorch and the CUDA-graph path on a GPU. The frames a
+    reset and a step return must outlive the graphs' next replays (they reuse output memory)."""
+    import copy
+
+    genie = copy.deepcopy(exported[0])  # moved to the GPU; the shared fixture stays on the CPU
+    prompt = np.random.default_rng(2).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    actions = [[3, 1, 4, 1, 5, 2, 6]]
+    eager = WorldModel(TorchBackend(genie, "cuda"), maskgit_steps=1, seed=9).rollout(prompt, actions)
+    compiled = WorldModel(TorchBackend(genie, "cuda", compile=True), maskgit_steps=1, seed=9).rollout(prompt, actions)
+    assert np.abs(compiled.astype(int) - eager).max() <= 1
