@@ -16,6 +16,7 @@ for, so a corrupt, edited or mismatched file is refused in one line and nothing 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -50,6 +51,7 @@ class CommandMap:
     weights_AK: np.ndarray  # logistic weights over the features [command / scale, |command / scale|]
     bias_A: np.ndarray
     code_commands_AF: np.ndarray  # mean labelled command of each latent action (its real-action meaning)
+    code_counts_A: np.ndarray  # labelled transitions behind each of those means
     fps: float  # frame rate of the labelled video: a command is a displacement over 1 / fps seconds
     lam_digest: str
     fitted_on: dict  # where the labels came from: dataset, episodes, transitions, held-out agreement
@@ -99,7 +101,8 @@ class CommandMap:
         return {"format": FORMAT, "version": VERSION, "num_actions": self.num_actions,
                 "command_dim": self.command_dim, "fps": self.fps, "lam_digest": self.lam_digest,
                 "scale": self.scale_F.tolist(), "weights": self.weights_AK.tolist(), "bias": self.bias_A.tolist(),
-                "code_commands": self.code_commands_AF.tolist(), "fitted_on": self.fitted_on}
+                "code_commands": self.code_commands_AF.tolist(), "code_counts": self.code_counts_A.tolist(),
+                "fitted_on": self.fitted_on}
 
     def to_json(self) -> str:
         payload = self._payload()
@@ -132,17 +135,19 @@ class CommandMap:
             raise bad("its sha256 does not match its contents")
         try:
             A, F = int(data["num_actions"]), int(data["command_dim"])
-            arrays = {name: np.asarray(data[name], dtype=np.float64) for name in ("scale", "weights", "bias", "code_commands")}
+            arrays = {name: np.asarray(data[name], dtype=np.float64)
+                      for name in ("scale", "weights", "bias", "code_commands", "code_counts")}
             fps, digest, fitted_on = float(data["fps"]), str(data["lam_digest"]), dict(data["fitted_on"])
         except (KeyError, TypeError, ValueError) as exc:
             raise bad(f"field {exc}") from None
-        shapes = {"scale": (F,), "weights": (A, F + 1), "bias": (A,), "code_commands": (A, F)}
+        shapes = {"scale": (F,), "weights": (A, F + 1), "bias": (A,), "code_commands": (A, F), "code_counts": (A,)}
         for name, shape in shapes.items():
             if arrays[name].shape != shape or not np.isfinite(arrays[name]).all():
                 raise bad(f"{name} must be {shape} finite numbers")
         if F not in (3, 4) or A < 2 or not (arrays["scale"] > 0).all() or not (math.isfinite(fps) and fps > 0):
             raise bad("command_dim must be 3 or 4, num_actions >= 2, scale and fps > 0")
-        return cls(arrays["scale"], arrays["weights"], arrays["bias"], arrays["code_commands"], fps, digest, fitted_on)
+        return cls(arrays["scale"], arrays["weights"], arrays["bias"], arrays["code_commands"],
+                   arrays["code_counts"].astype(np.int64), fps, digest, fitted_on)
 
 
 def _digest(payload: dict) -> str:
@@ -205,7 +210,7 @@ def fit_command_map(commands_NF: np.ndarray, codes_N: np.ndarray, num_actions: i
     spread = commands_NF.std(axis=0)
     scale = np.where(spread > 1e-9, spread, 1.0)  # a constant column (a gripper never used) stays as it is
     probe = CommandMap(scale, np.zeros((num_actions, commands_NF.shape[1] + 1)), np.zeros(num_actions),
-                       np.zeros((num_actions, commands_NF.shape[1])), fps, lam_digest, {})
+                       np.zeros((num_actions, commands_NF.shape[1])), np.zeros(num_actions, np.int64), fps, lam_digest, {})
     x = torch.from_numpy(probe._features(commands_NF))
     y = torch.from_numpy(codes_N)
     linear = torch.nn.Linear(x.shape[1], num_actions, dtype=torch.float64)
@@ -223,7 +228,7 @@ def fit_command_map(commands_NF: np.ndarray, codes_N: np.ndarray, num_actions: i
     code_commands = np.stack([commands_NF[codes_N == a].mean(axis=0) if (codes_N == a).any() else np.zeros(commands_NF.shape[1])
                               for a in range(num_actions)])
     return CommandMap(scale, linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy(), code_commands,
-                      float(fps), lam_digest, dict(fitted_on or {}))
+                      np.bincount(codes_N, minlength=num_actions), float(fps), lam_digest, dict(fitted_on or {}))
 
 
 @dataclass
@@ -287,8 +292,7 @@ def fit_from_labels(genie, labelled: LabelledCommands, episodes: int, heldout: L
             "train_agreement": agreement(fitted, train)}
     if heldout is not None:
         info.update(heldout_episodes=heldout.episodes, heldout_agreement=agreement(fitted, heldout))
-    return CommandMap(fitted.scale_F, fitted.weights_AK, fitted.bias_A, fitted.code_commands_AF, fitted.fps,
-                      fitted.lam_digest, info)
+    return dataclasses.replace(fitted, fitted_on=info)
 
 
 # --- `genie-robotics fit-command-map` -------------------------------------------------------

@@ -15,9 +15,11 @@ frame and ``latent_action``, the action taken *after* that frame (RLDS conventio
 at step t leads from observation t to observation t+1). The last step has no next frame; its
 ``latent_action`` is the action the policy would take next, so every step carries one.
 
-With an action map (`fit_action_map`, from a labelled RLDS dataset with true actions) each step
-also gets ``action``: the mean real action vector of its latent action, i.e. the map applied to
-``latent_action``; it is not a real robot action, just the best constant guess per code.
+With an action map each step also gets ``action``: the mean real action vector of its latent
+action, i.e. the map applied to ``latent_action``; it is not a real robot action, just the best
+constant guess per code. The map is the checkpoint's command map read backwards (the mean
+labelled `world_vector` of each latent action) when the checkpoint has one, or one fitted with
+`fit_action_map` on a labelled RLDS dataset given by `--action-map` (every action field).
 
 Rollouts are generated ``batch`` episodes at a time; with one seed the output is reproducible
 for a given batch size (the sampler's random stream is shared across a batch).
@@ -66,7 +68,8 @@ class GenerateOptions:
                                             help="sticky policy: probability of repeating the previous action")
     overwrite: bool = flags.option(False, help="replace an existing dataset at --out")
     action_map: str | Path | None = flags.path_option(None, help="labelled RLDS dataset with true actions: fit latent -> "
-                                                      "real action and write the mapped real action into every step")
+                                                      "real action and write the mapped real action into every step "
+                                                      "(default: the checkpoint's command map, when it has one)")
     action_map_episodes: int | None = flags.option(100, parse=flags.positive_int,
                                                    help="episodes of the labelled dataset used to fit the map")
     batch: int = flags.option(8, parse=flags.positive_int, help="episodes generated together")
@@ -142,6 +145,17 @@ class ActionMap:
     means_KA: np.ndarray  # float32 [num_actions, action_dim]
     counts_K: np.ndarray  # int64 [num_actions]: (latent, real) pairs behind each mean
 
+    source: str = ""  # what the means were fitted on
+
+    @classmethod
+    def from_command_map(cls, command_map) -> ActionMap:
+        """A checkpoint's command map read backwards: each latent action's mean labelled command."""
+        from genie_robotics.commands import COMMAND_KEY, GRIPPER_KEY
+
+        keys = [(COMMAND_KEY,)] + ([(GRIPPER_KEY,)] if command_map.command_dim == 4 else [])
+        return cls(keys, command_map.code_commands_AF.astype(np.float32), command_map.code_counts_A,
+                   source=f"the checkpoint's command map ({command_map.fitted_on.get('dataset', '?')})")
+
     @property
     def action_dim(self) -> int:
         return int(self.means_KA.shape[1])
@@ -180,7 +194,7 @@ def fit_action_map(genie, labelled_dir: str | Path, max_episodes: int | None = 1
     if transitions is None:
         raise GenieError(f"{labelled_dir} has no episodes of at least 2 steps to fit an action map on")
     means, counts = per_code_means(transitions.codes_N, transitions.actions_NA, cfg.num_actions)
-    return ActionMap(list(src.action_keys), means, counts)
+    return ActionMap(list(src.action_keys), means, counts, source=str(labelled_dir))
 
 
 # --- dataset ---------------------------------------------------------------------------------
@@ -288,6 +302,8 @@ def generate(opts: GenerateOptions) -> dict:
     action_map = None
     if opts.action_map is not None:
         action_map = fit_action_map(world.genie, opts.action_map, max_episodes=opts.action_map_episodes)
+    elif world.command_map is not None:  # the checkpoint's own map: each latent action's mean command
+        action_map = ActionMap.from_command_map(world.command_map)
 
     rng = np.random.default_rng(opts.seed)
     actions_ET = latent_action_policy(opts.policy, rng, opts.episodes, opts.steps, cfg.num_actions,
@@ -310,7 +326,7 @@ def generate(opts: GenerateOptions) -> dict:
     )
     if action_map is not None:
         keys = ", ".join("/".join(k) or "action" for k in action_map.action_keys)
-        description += (f" action = mean real action of the latent action, fitted on {opts.action_map} "
+        description += (f" action = mean real action of the latent action, fitted on {action_map.source} "
                         f"(fields {keys}, flattened in that order).")
     start = time.time()
     features = generated_features(cfg.height, cfg.width, action_map.action_dim if action_map else 0)
@@ -330,7 +346,7 @@ def generate(opts: GenerateOptions) -> dict:
         "prompt_source": str(opts.prompts),
         "latent_action_counts": np.bincount(actions_ET.ravel(), minlength=cfg.num_actions).tolist(),
         "action_map": None if action_map is None else {
-            "dataset": str(opts.action_map),
+            "dataset": action_map.source,
             "action_keys": ["/".join(k) for k in action_map.action_keys],
             "action_dim": action_map.action_dim,
             "pairs_per_latent_action": action_map.counts_K.tolist(),

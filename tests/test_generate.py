@@ -202,6 +202,23 @@ def test_action_map_adds_the_mapped_real_action_to_every_step(tiny_genie, model_
     assert len(clips) == 2 and all(c["actions"].shape == (3, 5) for c in clips)
 
 
+def test_a_checkpoint_with_a_command_map_writes_each_latent_actions_mean_command(model_dir, mujoco_dir, tmp_path):
+    from genie_robotics.commands import fit_from_labels, label_commands, load_command_map
+
+    genie = load_checkpoint(model_dir)
+    labelled = label_commands(genie, mujoco_dir, progress=False)
+    fit_from_labels(genie, labelled, 4).save(model_dir)
+    command_map = load_command_map(model_dir)
+    out = tmp_path / "gen"
+    summary = generate(_opts(model_dir, mujoco_dir, out, episodes=2, steps=3, seed=1))
+    assert summary["action_map"]["action_keys"] == ["world_vector", "gripper_closedness_action"]
+    assert "command map" in summary["action_map"]["dataset"]
+    _, episodes = _episodes(out)
+    for ep in episodes:
+        for step in ep["steps"]:
+            assert np.allclose(step["action"], command_map.code_commands_AF[int(step["latent_action"])], atol=1e-6)
+
+
 # --- bad input --------------------------------------------------------------------------------
 def _one_line_error(opts, *fragments):
     with pytest.raises(GenieError) as err:

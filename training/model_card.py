@@ -20,9 +20,10 @@ from pathlib import Path
 
 from genie_robotics.atomic_files import atomic_write_text
 from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
+from genie_robotics.commands import COMMAND_MAP_FILE, fit_from_labels, label_commands
 from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, read_render_args
 from genie_robotics.errors import GenieError
-from genie_robotics.evaluation import EvalOptions, evaluate
+from genie_robotics.evaluation import HOLD_STEPS, EvalOptions, evaluate, held_out_clips
 from genie_robotics.models.maskgit import steps_phrase
 from genie_robotics.probe import ProbeOptions, probe
 
@@ -32,12 +33,79 @@ def _f(value, digits: int = 2) -> str:
 
 
 def rollout_table(ev: dict) -> str:
-    rows = ["| t | model | still frame | gain | model, moving | still, moving | gain, moving |", "|---|---|---|---|---|---|---|"]
-    for t, (m, s, mm, sm) in enumerate(zip(ev["rollout_psnr"], ev["baseline_copy_psnr"], ev["moving_psnr"],
-                                           ev["baseline_copy_moving_psnr"]), start=1):
-        gain_moving = None if mm is None or sm is None else mm - sm
-        rows.append(f"| {t} | {_f(m)} | {_f(s)} | {_f(m - s)} | {_f(mm)} | {_f(sm)} | {_f(gain_moving)} |")
+    """Per t: the rollouts driven by the recorded commands (when the checkpoint has a command map),
+    the LAM's codes and random codes, beside the still frame; whole frames and the moving region."""
+    commands = ev.get("commands_psnr") is not None
+    driven, driven_moving = (ev["commands_psnr"], ev["commands_moving_psnr"]) if commands else (ev["rollout_psnr"],
+                                                                                                 ev["moving_psnr"])
+    name = "commands" if commands else "LAM codes"
+    rows = [f"| t | {name} | LAM codes | random codes | still frame | {name} − still | {name} − random | "
+            f"{name}, moving | still, moving | gain, moving |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for t in range(len(ev["rollout_psnr"])):
+        d, lam, rnd, still = driven[t], ev["rollout_psnr"][t], ev["random_psnr"][t], ev["baseline_copy_psnr"][t]
+        dm, sm = driven_moving[t], ev["baseline_copy_moving_psnr"][t]
+        gain_moving = None if dm is None or sm is None else dm - sm
+        rows.append(f"| {t + 1} | {_f(d)} | {_f(lam)} | {_f(rnd)} | {_f(still)} | {_f(d - still)} | {_f(d - rnd)} | "
+                    f"{_f(dm)} | {_f(sm)} | {_f(gain_moving)} |")
     return "\n".join(rows)
+
+
+def curve_table(curve: dict | None) -> str:
+    """Command-map quality against the labelled episodes it was fitted on."""
+    if curve is None:
+        return ""
+    rows = ["| labelled episodes | transitions | agreement with the LAM (held-out labelled episodes) | "
+            "commands-driven PSNR t = 8 | t = 32 | mean t = 1..32 |", "|---|---|---|---|---|---|"]
+    for r in curve["rows"]:
+        rows.append(f"| {r['episodes']} | {r['transitions']} | {_f(r['heldout_agreement'], 3)} | {_f(r['psnr_t8'])} | "
+                    f"{_f(r['psnr_t32'])} | {_f(r['psnr_mean'])} |")
+    return "\n".join(rows)
+
+
+HELDOUT_LABELLED = 20  # labelled episodes kept out of every fit, to score the map's agreement with the LAM
+PICTURE_EPISODES = 4
+
+
+def command_map_curve(genie, labelled_dir: Path, clips_BTHWC, commands_BTF, counts: list[int], opts: EvalOptions,
+                      temperature: float) -> dict:
+    """For each count of labelled episodes: a command map fitted on them, its agreement with the LAM
+    on held-out labelled episodes, and the held-out rollouts it drives from the recorded commands
+    (the same seeds as eval's, so the shipped map's row is eval's `commands_psnr`)."""
+    import torch
+
+    from genie_robotics.commands import fit_from_labels, label_commands
+    from genie_robotics.evaluation import command_codes, per_step_psnr, rollouts_from_clips
+
+    labelled = label_commands(genie, labelled_dir, max(counts) + HELDOUT_LABELLED, progress=False)
+    if labelled.episodes < max(counts) + HELDOUT_LABELLED:
+        raise GenieError(f"{labelled_dir} has {labelled.episodes} labelled episodes; the curve needs "
+                         f"{max(counts)} + {HELDOUT_LABELLED} held out")
+    heldout = labelled.after(max(counts))
+    rows = []
+    for count in counts:
+        fitted = fit_from_labels(genie, labelled, count, heldout)
+        codes = command_codes(fitted, commands_BTF)
+        frames = torch.cat([rollouts_from_clips(genie, batch, codes[i * opts.batch:i * opts.batch + len(batch), :-1],
+                                                opts.maskgit_steps, temperature, opts.seed + i)
+                            for i, batch in enumerate(clips_BTHWC.split(opts.batch))])
+        per_t = per_step_psnr(clips_BTHWC, frames)
+        rows.append({"episodes": count, "transitions": fitted.fitted_on["transitions"],
+                     "heldout_agreement": fitted.fitted_on["heldout_agreement"], "psnr_by_t": per_t,
+                     "psnr_t8": per_t[7], "psnr_t32": per_t[31] if len(per_t) >= 32 else None,
+                     "psnr_mean": sum(per_t) / len(per_t)})
+    return {"labelled": str(labelled_dir), "heldout_labelled_episodes": HELDOUT_LABELLED, "rows": rows}
+
+
+def rollout_picture(clips_BTHWC, driven_BTHWC, path: Path) -> Path:
+    """Ground truth above the commands-driven rollout, for the first held-out episodes, every frame."""
+    import numpy as np
+
+    from genie_robotics.viz import grid, save_png
+
+    rows = []
+    for b in range(min(PICTURE_EPISODES, len(clips_BTHWC))):
+        rows += [clips_BTHWC[b].cpu().numpy(), driven_BTHWC[b].cpu().numpy()]
+    return save_png(grid(np.stack(rows)), path, scale=2)
 
 
 def sweep_section(sweep: dict | None, default_steps: int) -> str:
@@ -67,6 +135,20 @@ measured at the default step count), so a higher temperature wants more steps.
 """
 
 
+def curve_section(curve: dict | None) -> str:
+    if curve is None:
+        return ""
+    return f"""
+## Command map: quality against labelled episodes
+The shipped `command_map.json` is fitted on {curve['shipped_episodes']} labelled episodes of `{curve['labelled']}` (rendered
+with its own seed; their frames are labelled by the frozen LAM, their `world_vector` is the command).
+Agreement is on {curve['heldout_labelled_episodes']} further labelled episodes; the PSNRs are of the held-out rollouts
+above driven by the recorded commands through each map.
+
+{curve_table(curve)}
+"""
+
+
 def write_card(out: Path, ev: dict, pr: dict, data: dict, args: argparse.Namespace) -> str:
     genie = load_checkpoint(out)
     n = genie.parameter_counts()
@@ -92,24 +174,33 @@ def write_card(out: Path, ev: dict, pr: dict, data: dict, args: argparse.Namespa
 
 ## Held-out results
 {ev['clips']} episodes rendered with seed {args.heldout_seed} (training used {data['seed']}); one clip of
-{ev['horizon'] + 1} frames from the start of each; rollouts from the first frame with the LAM's
-inferred actions, {steps_phrase(ev['maskgit_steps'])}, temperature {ev['temperature']:g}. "Still frame" holds the
-prompt; "moving" scores only the pixels the ground truth changes by more than {ev['moving_threshold']}/255 from
-the prompt. Gains are model minus still frame (dB).
+{ev['horizon'] + 1} frames from the start of each; {ev['horizon']}-step rollouts from the first frame,
+{steps_phrase(ev['maskgit_steps'])}, temperature {ev['temperature']:g}, driven three ways: by the robot's recorded
+commands (`action/world_vector` of each step) through the command map (`command_map.json`), by the
+latent actions the LAM infers from the true video, and by uniformly random latent actions. "Still
+frame" holds the prompt; "moving" scores only the pixels the ground truth changes by more than
+{ev['moving_threshold']}/255 from the prompt. Every PSNR is of the squared error pooled over the clips at t.
 
 {rollout_table(ev)}
+
+![32 steps: ground truth (upper row of each pair) and the commands-driven rollout below it](rollouts_32.png)
+
+`rollouts_32.png`: {PICTURE_EPISODES} held-out episodes, every frame t = 0..{ev['horizon']}; in each pair the
+ground truth above, the rollout driven by its recorded commands below.
 
 | metric | value |
 |---|---|
 | tokenizer PSNR / SSIM | {ev['tokenizer_psnr']:.2f} dB / {ev['tokenizer_ssim']:.3f} |
-| ΔtPSNR, t = 4, temperature {ev['temperature']:g} | {ev['delta_psnr_t4']:.2f} dB ({ev['psnr_inferred_t4']:.2f} LAM actions vs {ev['psnr_random_t4']:.2f} random) |
+| ΔtPSNR (LAM codes − random codes), t = 4 / 16 / 32, temperature {ev['temperature']:g} | {_f(ev['delta_psnr_t4'])} / {_f(ev.get('delta_psnr_t16'))} / {_f(ev.get('delta_psnr_t32'))} dB |
 | ΔtPSNR, t = 4, temperature 2 (paper) | {ev['delta_psnr_t4_temp2']:.2f} dB |
+| {HOLD_STEPS} zero commands from the prompt: last frame vs the true prompt | {_f(ev.get('zero_command_psnr_t8'))} dB |
 | NMI(LAM codes, true {pr['action_target']} clusters) | {_f(pr['nmi'], 3)} |
 | NMI(LAM codes, true heading) | {_f(pr.get('nmi_heading'), 3)} |
 | linear probe (held-out episodes) | accuracy {_f(pr['linear_probe_accuracy'], 3)} (chance {_f(pr['linear_probe_chance'], 3)}), R² {_f(pr['linear_probe_r2'], 3)} |
 | LAM code usage ({pr['transitions']} transitions) | {usage} |
 
 For scale: the paper's 2.5B robotics model reports ΔtPSNR 2.07 (t = 4, pixel-input LAM) on RT-1.
+{curve_section(args.curve)}
 Reports beside this card: `eval.json` (every number above and more), `probe/` (probe.json,
 README.md, plots, the start-frame x action rollout grid). Measured on {datetime.date.today().isoformat()}, CPU:
 
@@ -117,6 +208,13 @@ README.md, plots, the start-frame x action rollout grid). Measured on {datetime.
 {args.report_commands.strip()}
 ```
 {sweep_section(args.sweep, cfg.dynamics.maskgit_steps)}"""
+
+
+def _render_command(dataset: Path) -> str:
+    """The `data render` command that made a rendered dataset (from its data.json)."""
+    r = read_render_args(dataset / RENDER_ARGS_FILE)
+    return (f"genie-robotics data render --out {dataset} --episodes {r.episodes} --steps {r.steps} --size {r.size} "
+            f"--scene {r.scene} --policy {r.policy} --seed {r.seed}\n")
 
 
 def main() -> None:
@@ -132,6 +230,10 @@ def main() -> None:
     p.add_argument("--maskgit-steps", type=int, help="MaskGIT steps to store as the checkpoint's default")
     p.add_argument("--episodes", type=int, default=32)
     p.add_argument("--maskgit-sweep", type=Path, help="bench/maskgit_sweep.py's JSON: the step-count curve for the card")
+    p.add_argument("--labelled", type=Path, help="labelled RLDS episodes (action/world_vector) to fit the command map on")
+    p.add_argument("--command-map-episodes", type=int, default=20, help="labelled episodes the shipped map is fitted on")
+    p.add_argument("--curve", type=int, nargs="+", default=[5, 20, 100], help="labelled-episode counts of the map's curve")
+    p.add_argument("--horizon", type=int, default=32, help="generated frames per held-out rollout")
     args = p.parse_args()
     args.sweep = json.loads(args.maskgit_sweep.read_text()) if args.maskgit_sweep else None
 
@@ -150,17 +252,35 @@ def main() -> None:
     shutil.copyfile(args.train_data / RENDER_ARGS_FILE, args.out / RENDER_ARGS_FILE)
     (args.out / "metrics.json").unlink(missing_ok=True)  # the report of an earlier card format
 
-    ev = evaluate(EvalOptions(model=args.out, data=[str(args.heldout)], episodes=args.episodes, horizon=8))
+    (args.out / COMMAND_MAP_FILE).unlink(missing_ok=True)
+    args.curve_data = None
+    if args.labelled is not None:
+        labelled = label_commands(genie, args.labelled, args.command_map_episodes + HELDOUT_LABELLED, progress=False)
+        fit_from_labels(genie, labelled, args.command_map_episodes, labelled.after(args.command_map_episodes)).save(args.out)
+    opts = EvalOptions(model=args.out, data=[str(args.heldout)], episodes=args.episodes, horizon=args.horizon)
+    ev, clips, _, driven = evaluate(opts, return_rollouts=True)
     atomic_write_text(args.out / "eval.json", json.dumps(ev, indent=2) + "\n")
+    (args.out / "rollouts_32.png").unlink(missing_ok=True)
+    args.curve = None
+    if driven is not None:
+        rollout_picture(clips, driven, args.out / "rollouts_32.png")
+        held = held_out_clips(genie.cfg, opts, with_commands=True)
+        args.curve = command_map_curve(load_checkpoint(args.out), args.labelled, held.frames_BTHWC, held.commands_BTF,
+                                       args.curve, dataclasses.replace(opts, maskgit_steps=ev["maskgit_steps"]),
+                                       ev["temperature"])
+        args.curve["shipped_episodes"] = args.command_map_episodes
+        atomic_write_text(args.out / "command_map_curve.json", json.dumps(args.curve, indent=2) + "\n")
     pr = probe(ProbeOptions(model=args.out, data=args.heldout, out=args.out / "probe", episodes=args.episodes, overwrite=True))
     args.report_commands = (
-        f"genie-robotics data render --out {args.heldout} --episodes {heldout.episodes} --steps {heldout.steps} "
-        f"--size {heldout.size} --scene {heldout.scene} --policy {heldout.policy} --seed {heldout.seed}\n"
-        f"genie-robotics eval {args.out} --data {args.heldout} --episodes {args.episodes} --horizon 8 "
+        _render_command(args.heldout)
+        + (_render_command(args.labelled) + f"genie-robotics fit-command-map {args.out} --data {args.labelled} "
+           f"--episodes {args.command_map_episodes} --heldout-episodes {HELDOUT_LABELLED}\n" if args.labelled else "")
+        + f"genie-robotics eval {args.out} --data {args.heldout} --episodes {args.episodes} --horizon {args.horizon} "
         f"--json {args.out / 'eval.json'}\n"
         f"genie-robotics probe {args.out} --data {args.heldout} --episodes {args.episodes} --out {args.out / 'probe'} --overwrite")
     atomic_write_text(args.out / "MODEL_CARD.md", write_card(args.out, ev, pr, data, args))
-    print(f"wrote {args.out}: model, data.json, eval.json, probe/, MODEL_CARD.md")
+    print(f"wrote {args.out}: model, data.json, command_map.json, eval.json, command_map_curve.json, rollouts_32.png, "
+          f"probe/, MODEL_CARD.md")
 
 
 if __name__ == "__main__":

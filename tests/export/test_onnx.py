@@ -114,3 +114,29 @@ def test_an_export_in_another_format_is_refused_with_a_hint(exported, tmp_path):
     (stale / "genie_onnx.json").write_text(json.dumps({**meta, "format": "genie_robotics onnx v1"}))
     with pytest.raises(GenieError, match="onnx v1.*export the checkpoint again"):
         OnnxBackend(stale)
+
+
+def test_the_command_map_travels_with_the_export_and_drives_onnx_like_torch(tmp_path):
+    from genie_robotics.commands import COMMAND_MAP_FILE, codebook_digest, fit_command_map
+    from genie_robotics.models.genie import Genie
+    from genie_robotics.models.world_model import load_world_model
+    from tests.helpers import small_config
+
+    torch.manual_seed(0)
+    genie = Genie(small_config()).eval()
+    ckpt = save_checkpoint(genie, tmp_path / "ckpt")
+    rng = np.random.default_rng(0)
+    commands = rng.normal(0, 0.04, (100, 3))
+    codes = (commands[:, 0] > 0).astype(int) * 2 + (commands[:, 2] > 0)
+    fit_command_map(commands, codes, genie.cfg.num_actions, 10.0, codebook_digest(genie.lam.quantizer.codebook)).save(ckpt)
+    out = export_onnx(ckpt, tmp_path / "onnx")
+    assert (out / COMMAND_MAP_FILE).read_text() == (ckpt / COMMAND_MAP_FILE).read_text()
+    prompt = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    frames = {}
+    for name, path, backend in (("onnx", out, "onnx"), ("torch", ckpt, "torch")):
+        world = load_world_model(path, backend, seed=4, maskgit_steps=1)
+        world.reset(prompt)
+        frames[name] = [world.step(command=c) for c in ([0.04, 0, 0], [0, 0, -0.04], [-0.04, 0, 0.04])]
+        frames[name + "_actions"] = int(world.last_actions[0])
+    assert frames["onnx_actions"] == frames["torch_actions"] == 1  # x < 0, z > 0
+    assert all(np.abs(a.astype(int) - b).max() <= 1 for a, b in zip(frames["onnx"], frames["torch"]))
