@@ -1,4 +1,4 @@
-"""Rollout wall and kernel time with and without genie_robotics.allocator.keep_freed_memory.
+"""Rollout wall and kernel time with and without genie_robotics.core.allocator.keep_freed_memory.
 
 Runs the same batched rollout of the shipped tiny checkpoint in two fresh processes (the
 allocator can only be tuned, not untuned, within one), then prints one JSON object with both
@@ -17,10 +17,10 @@ import time
 CHILD = """
 import json, sys, time
 import numpy as np
-from genie_robotics.allocator import keep_freed_memory
+from genie_robotics.core.allocator import keep_freed_memory
 tuned = keep_freed_memory()
-from genie_robotics.assets import SHIPPED_CHECKPOINT
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.core.assets import SHIPPED_CHECKPOINT
+from genie_robotics.sim.world_model import WorldModel
 batch, steps, maskgit = (int(v) for v in sys.argv[1:4])
 world = WorldModel.from_checkpoint(SHIPPED_CHECKPOINT, maskgit_steps=maskgit, temperature=1.0)
 prompts = np.random.default_rng(0).integers(0, 256, (batch, 64, 64, 3), dtype=np.uint8)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from genie_robotics.config import preset
+from genie_robotics.core.config import preset
 from genie_robotics.data.mujoco_render import render_dataset
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
 from genie_robotics.models.genie import STAGES, Genie

@@ -33,10 +33,10 @@ VARIANTS = {  # name: (clip frames, context_noise_max)
 
 
 def prepare(args: argparse.Namespace) -> None:
-    from genie_robotics.checkpoint import load_checkpoint
-    from genie_robotics.commands import fit_from_labels, label_commands
+    from genie_robotics.analysis.command_labels import fit_from_labels, label_commands
+    from genie_robotics.analysis.evaluation import EvalOptions, held_out_clips
     from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
-    from genie_robotics.evaluation import EvalOptions, held_out_clips
+    from genie_robotics.models.checkpoint import load_checkpoint
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def _moving_psnr_T(guess_BTHWC: torch.Tensor, truth_BTHWC: torch.Tensor) -> list
 
 @torch.no_grad()
 def score(genie, data: dict, device: str, temperature: float | None = None, steps: int | None = None) -> dict:
-    from genie_robotics.models.world_model import WorldModel
+    from genie_robotics.sim.world_model import WorldModel
 
     frames = data["heldout_frames"].to(device)
     world = WorldModel(genie, seed=0, device=device, temperature=temperature, maskgit_steps=steps)
@@ -119,9 +119,9 @@ def bands(result: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
-    from genie_robotics.checkpoint import load_checkpoint
+    from genie_robotics.models.checkpoint import load_checkpoint
     from genie_robotics.models.dynamics import DynamicsModel
-    from genie_robotics.trainer import warmup_cosine
+    from genie_robotics.models.trainer import warmup_cosine
 
     device = args.device
     inputs = Path(args.inputs)

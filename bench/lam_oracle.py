@@ -20,12 +20,12 @@ import time
 import numpy as np
 import torch
 
-from genie_robotics.action_statistics import code_usage, normalized_mutual_information
-from genie_robotics.config import preset
+from genie_robotics.analysis.action_statistics import code_usage, normalized_mutual_information
+from genie_robotics.core.config import preset
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
-from genie_robotics.metrics import masked_psnr, psnr
 from genie_robotics.models.latent_action import LatentActionModel, moving_mask, reconstruction_terms
 from genie_robotics.models.video import to_unit
+from genie_robotics.nn.metrics import masked_psnr, psnr
 
 
 def load_clips(path: str, frames: int, size: tuple[int, int], stride: int) -> tuple[torch.Tensor, torch.Tensor]:

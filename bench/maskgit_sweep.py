@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from rollout_profile import profile_steps  # bench/, this script's folder
 
-from genie_robotics.allocator import keep_freed_memory
-from genie_robotics.assets import SHIPPED_CHECKPOINT
-from genie_robotics.evaluation import EvalOptions
+from genie_robotics.analysis.evaluation import EvalOptions
+from genie_robotics.core.allocator import keep_freed_memory
+from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 
 
 def quality_rows(checkpoint: str, data: str, episodes: int, steps: list[int], temperatures: list[float]) -> list[dict]:
@@ -28,8 +28,8 @@ def quality_rows(checkpoint: str, data: str, episodes: int, steps: list[int], te
     rollout metrics: eval's tokenizer quality and temperature-2 ΔtPSNR do not depend on them)."""
     import torch
 
-    from genie_robotics.checkpoint import load_checkpoint
-    from genie_robotics.evaluation import held_out_clips, rollout_quality
+    from genie_robotics.analysis.evaluation import held_out_clips, rollout_quality
+    from genie_robotics.models.checkpoint import load_checkpoint
 
     base = EvalOptions(model=Path(checkpoint), data=[data], episodes=episodes, horizon=8, progress=False)
     genie = load_checkpoint(checkpoint).eval()
@@ -82,7 +82,7 @@ def main() -> None:
     else:
         rows = quality_rows(args.checkpoint, args.data, args.episodes, args.steps, args.temperatures)
     if not args.no_speed:
-        from genie_robotics.models.world_model import load_world_model
+        from genie_robotics.sim.world_model import load_world_model
 
         backend = load_world_model(args.checkpoint, "onnx").backend
         speed = {s: profile_steps(backend, s, frames=6)["frames_per_s"] for s in args.steps}

@@ -14,12 +14,12 @@ import tempfile
 import torch
 from rollout_profile import profile_steps  # bench/, this script's folder
 
-from genie_robotics.allocator import keep_freed_memory
-from genie_robotics.assets import SHIPPED_CHECKPOINT
-from genie_robotics.checkpoint import load_checkpoint
-from genie_robotics.export.onnx_backend import OnnxBackend
+from genie_robotics.core.allocator import keep_freed_memory
+from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 from genie_robotics.export.onnx_export import export_onnx
-from genie_robotics.models.rollout_backend import TorchBackend
+from genie_robotics.models.checkpoint import load_checkpoint
+from genie_robotics.sim.onnx_backend import OnnxBackend
+from genie_robotics.sim.rollout_backend import TorchBackend
 
 # Each indented row changes one setting of the product's settings (the second row).
 STEPS = [

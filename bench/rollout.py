@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from rollout_profile import node_publish_ms, profile_steps  # bench/, this script's folder
 
-from genie_robotics.allocator import keep_freed_memory
-from genie_robotics.config import preset
+from genie_robotics.core.allocator import keep_freed_memory
+from genie_robotics.core.config import preset
 from genie_robotics.models.genie import Genie
-from genie_robotics.models.world_model import WorldModel, load_world_model
+from genie_robotics.sim.world_model import WorldModel, load_world_model
 
 
 def frames_per_second(world: WorldModel, context: int, repeats: int) -> float:
@@ -71,7 +71,7 @@ def cache_rows(genie: Genie, args, steps: int, compiled=None) -> list[dict]:
 
 
 def onnx_rows(genie: Genie, args, steps: int, export_dir) -> list[dict]:
-    from genie_robotics.export.onnx_backend import OnnxBackend
+    from genie_robotics.sim.onnx_backend import OnnxBackend
 
     rows = []
     onnx_world = WorldModel(OnnxBackend(export_dir, args.providers), maskgit_steps=steps)
@@ -87,9 +87,9 @@ def onnx_rows(genie: Genie, args, steps: int, export_dir) -> list[dict]:
 
 
 def profile(args) -> dict:
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
-    from genie_robotics.checkpoint import load_checkpoint
-    from genie_robotics.models.rollout_backend import TorchBackend
+    from genie_robotics.core.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.models.checkpoint import load_checkpoint
+    from genie_robotics.sim.rollout_backend import TorchBackend
 
     checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
     genie = load_checkpoint(checkpoint, args.device)
@@ -104,7 +104,7 @@ def profile(args) -> dict:
 
 
 def num_envs(args) -> dict:
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 
     checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
     backend = load_world_model(checkpoint, "onnx", args.providers, batched=True).backend
@@ -147,7 +147,7 @@ def main() -> None:
     out = {"bench": "rollout", "preset": args.preset, "device": args.device, "threads": torch.get_num_threads(),
            "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None}
     if not args.no_cache_rows:
-        from genie_robotics.models.rollout_backend import TorchBackend
+        from genie_robotics.sim.rollout_backend import TorchBackend
 
         compiled = TorchBackend(genie, args.device, compile=True) if args.compile else None
         rows = [r for steps in args.maskgit_steps for r in cache_rows(genie, args, steps, compiled)]
@@ -157,7 +157,7 @@ def main() -> None:
         out["cached_fps_ratio_last_vs_first_context"] = round(last["cached_fps"] / first["cached_fps"], 2)
         out["recomputed_fps_ratio_last_vs_first_context"] = round(last["recomputed_fps"] / first["recomputed_fps"], 2)
     if args.onnx:
-        from genie_robotics.checkpoint import save_checkpoint
+        from genie_robotics.core.checkpoint_files import save_checkpoint
         from genie_robotics.export.onnx_export import export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:

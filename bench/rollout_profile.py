@@ -18,8 +18,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from genie_robotics.models.rollout_backend import RolloutBackend
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.sim.rollout_backend import RolloutBackend
+from genie_robotics.sim.world_model import WorldModel
 
 PARTS = ("maskgit_iteration", "commit", "decode")
 

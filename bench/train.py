@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from genie_robotics.config import preset
+from genie_robotics.core.config import preset
 from genie_robotics.models.genie import STAGES, Genie
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks

@@ -45,11 +45,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from genie_robotics.action_statistics import code_usage, kmeans, normalized_mutual_information, per_code_means
-from genie_robotics.assets import SHIPPED_CHECKPOINT
-from genie_robotics.checkpoint import load_checkpoint
+from genie_robotics.analysis.action_statistics import code_usage, kmeans, normalized_mutual_information, per_code_means
+from genie_robotics.analysis.latent_labels import LatentLabeller
+from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 from genie_robotics.data.mujoco_render import ARM_ACTUATORS, ARM_JOINTS, FPS, load_scene
-from genie_robotics.latent_labels import LatentLabeller
+from genie_robotics.models.checkpoint import load_checkpoint
 
 SUCCESS_RADIUS = 0.05  # metres between the pinch site and the target ball at the last step
 EXPERT_SEED, EVAL_SEED = 100_000, 200_000  # episode seeds; the tiny LAM was trained on seed-0 video

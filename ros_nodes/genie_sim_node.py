@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
-    from genie_robotics.allocator import keep_freed_memory
+    from genie_robotics.core.allocator import keep_freed_memory
     from ros_nodes.genie_sim import GenieSimNode
 
     keep_freed_memory()  # fewer page faults per generated frame (bench/allocator.py)

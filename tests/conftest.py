@@ -31,7 +31,7 @@ def tiny_genie():
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """(an untrained Genie with a 4-frame window, so the cache slides from frame 4; its ONNX export)."""
-    from genie_robotics.checkpoint import save_checkpoint
+    from genie_robotics.core.checkpoint_files import save_checkpoint
     from genie_robotics.export.onnx_export import export_onnx
 
     torch.manual_seed(0)

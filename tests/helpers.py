@@ -1,6 +1,6 @@
 import dataclasses
 
-from genie_robotics.config import preset
+from genie_robotics.core.config import preset
 
 
 def small_config(frames: int = 4):

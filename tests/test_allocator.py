@@ -5,7 +5,7 @@ import sys
 
 CHILD = """
 import os, sys
-from genie_robotics.allocator import keep_freed_memory
+from genie_robotics.core.allocator import keep_freed_memory
 print(keep_freed_memory())
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from genie_robotics.assets import SHIPPED_CHECKPOINT
+from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 from tests.helpers import tiny_config_dict
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from genie_robotics.checkpoint import WEIGHTS_FILE, load_checkpoint, save_checkpoint
-from genie_robotics.errors import GenieError
+from genie_robotics.core.checkpoint_files import WEIGHTS_FILE, save_checkpoint
+from genie_robotics.core.errors import GenieError
+from genie_robotics.models.checkpoint import load_checkpoint
 from genie_robotics.models.genie import Genie
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.sim.world_model import WorldModel
 
 
 def test_round_trip_gives_identical_weights_and_rollouts(tmp_path, tiny_genie):

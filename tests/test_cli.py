@@ -53,7 +53,7 @@ def test_demo_in_process_without_ros(tmp_path):
 def test_demo_row_difference_is_inf_for_identical_rows_only():
     import numpy as np
 
-    from genie_robotics.demo import row_difference
+    from genie_robotics.cli.demo import row_difference
 
     frames_ATHWC = np.zeros((8, 3, 4, 4, 3), np.uint8)
     assert row_difference(frames_ATHWC) == (float("inf"), 28)
@@ -77,7 +77,7 @@ def test_help_lists_the_commands():
 
 def test_generate_then_probe_from_the_command_line(tmp_path, mujoco_dir):
     """The CLI wiring of generate and probe (their behaviour is tested in test_generate / test_probe)."""
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.core.assets import SHIPPED_CHECKPOINT
     from genie_robotics.data.rlds_reader import open_rlds
 
     cli = [sys.executable, "-m", "genie_robotics.cli"]
@@ -104,10 +104,10 @@ def test_generate_then_probe_from_the_command_line(tmp_path, mujoco_dir):
 
 
 def test_sampling_flags_left_out_take_the_checkpoints_values():
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
-    from genie_robotics.checkpoint import load_checkpoint
-    from genie_robotics.cli import build_parser
-    from genie_robotics.models.world_model import WorldModel
+    from genie_robotics.cli.main import build_parser
+    from genie_robotics.core.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.models.checkpoint import load_checkpoint
+    from genie_robotics.sim.world_model import WorldModel
 
     ck = str(SHIPPED_CHECKPOINT)
     genie = load_checkpoint(ck)
@@ -126,13 +126,13 @@ def test_every_options_field_is_a_flag_with_the_dataclass_default():
     exactly the dataclass built from them, and a given flag reaches its field."""
     from pathlib import Path
 
-    from genie_robotics.arguments import options_from
-    from genie_robotics.cli import build_parser
-    from genie_robotics.demo import DemoOptions
-    from genie_robotics.evaluation import EvalOptions
-    from genie_robotics.generate import GenerateOptions
-    from genie_robotics.play import PlayOptions
-    from genie_robotics.probe import ProbeOptions
+    from genie_robotics.analysis.evaluation import EvalOptions
+    from genie_robotics.analysis.probe import ProbeOptions
+    from genie_robotics.cli.arguments import options_from
+    from genie_robotics.cli.demo import DemoOptions
+    from genie_robotics.cli.generate import GenerateOptions
+    from genie_robotics.cli.main import build_parser
+    from genie_robotics.cli.play import PlayOptions
     from training.train import TrainOptions, parse_options
 
     parser = build_parser()

@@ -4,17 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from genie_robotics.checkpoint import save_checkpoint
-from genie_robotics.commands import (
-    COMMAND_MAP_FILE,
-    CommandMap,
-    _digest,
-    codebook_digest,
-    fit_command_map,
-    label_commands,
-    load_command_map,
-)
-from genie_robotics.errors import GenieError
+from genie_robotics.analysis.command_labels import label_commands
+from genie_robotics.commands import COMMAND_MAP_FILE, CommandMap, codebook_digest, fit_command_map, load_command_map
+from genie_robotics.commands.command_map import _digest
+from genie_robotics.core.checkpoint_files import save_checkpoint
+from genie_robotics.core.errors import GenieError
 
 
 def _labels(n=900, seed=0):

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from genie_robotics.config import PRESETS, GenieConfig, preset
-from genie_robotics.errors import GenieError
+from genie_robotics.core.config import PRESETS, GenieConfig, preset
+from genie_robotics.core.errors import GenieError
 from genie_robotics.models.genie import count_parameters
 from tests.helpers import tiny_config_dict
 

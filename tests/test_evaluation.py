@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from genie_robotics.evaluation import (
+from genie_robotics.analysis.evaluation import (
     MOVING_THRESHOLD,
     EvalOptions,
     delta_psnr,
@@ -11,7 +11,7 @@ from genie_robotics.evaluation import (
     rollout_vs_still_frame,
     tokenizer_psnr,
 )
-from genie_robotics.metrics import masked_psnr, pairwise_psnr, psnr
+from genie_robotics.nn.metrics import masked_psnr, pairwise_psnr, psnr
 
 
 def test_psnr_of_known_error():
@@ -99,7 +99,7 @@ def test_eval_end_to_end_on_rendered_episodes(tiny_genie, mujoco_dir, tmp_path):
     import subprocess
     import sys
 
-    from genie_robotics.checkpoint import save_checkpoint
+    from genie_robotics.core.checkpoint_files import save_checkpoint
 
     tiny_genie.cfg.dynamics.temperature = 1.0  # the checkpoint's default: ΔtPSNR is then also run at 2
     ckpt = save_checkpoint(tiny_genie, tmp_path / "ckpt")
@@ -142,7 +142,7 @@ def _scripted_command_map(genie):
 
 
 def test_eval_at_temperature_2_reuses_its_delta_psnr(tiny_genie, mujoco_dir, tmp_path):
-    from genie_robotics.checkpoint import save_checkpoint
+    from genie_robotics.core.checkpoint_files import save_checkpoint
 
     ckpt = save_checkpoint(tiny_genie, tmp_path / "ckpt")
     result = evaluate(EvalOptions(ckpt, [str(mujoco_dir)], episodes=2, horizon=4, maskgit_steps=1, temperature=2.0,

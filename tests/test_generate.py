@@ -2,19 +2,20 @@ import numpy as np
 import pytest
 import torch
 
-from genie_robotics.action_statistics import per_code_means
-from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
-from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
-from genie_robotics.data.rlds_writer import write_rlds
-from genie_robotics.data.tf_env import tfds
-from genie_robotics.errors import GenieError
-from genie_robotics.generate import (
+from genie_robotics.analysis.action_statistics import per_code_means
+from genie_robotics.cli.generate import (
     GenerateOptions,
     fit_action_map,
     generate,
     latent_action_policy,
 )
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.core.checkpoint_files import save_checkpoint
+from genie_robotics.core.errors import GenieError
+from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
+from genie_robotics.data.rlds_writer import write_rlds
+from genie_robotics.data.tf_env import tfds
+from genie_robotics.models.checkpoint import load_checkpoint
+from genie_robotics.sim.world_model import WorldModel
 
 
 @pytest.fixture
@@ -203,7 +204,8 @@ def test_action_map_adds_the_mapped_real_action_to_every_step(tiny_genie, model_
 
 
 def test_a_checkpoint_with_a_command_map_writes_each_latent_actions_mean_command(model_dir, mujoco_dir, tmp_path):
-    from genie_robotics.commands import fit_from_labels, label_commands, load_command_map
+    from genie_robotics.analysis.command_labels import fit_from_labels, label_commands
+    from genie_robotics.commands import load_command_map
 
     genie = load_checkpoint(model_dir)
     labelled = label_commands(genie, mujoco_dir, progress=False)
@@ -278,8 +280,8 @@ def test_prompts_that_are_neither_images_nor_rlds_are_one_clear_error(model_dir,
 
 def test_a_fixed_batch_fills_the_last_batch_up_and_yields_every_episode_once(tiny_genie):
     """What `generate --compile` does: one batch size for the compiled model, no episode twice."""
-    from genie_robotics.generate import _rollouts
-    from genie_robotics.prompts import Prompt
+    from genie_robotics.cli.generate import _rollouts
+    from genie_robotics.sim.prompts import Prompt
 
     class Recording(WorldModel):
         batches: list[int] = []

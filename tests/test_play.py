@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genie_robotics.assets import SHIPPED_CHECKPOINT
-from genie_robotics.errors import GenieError
-from genie_robotics.play import PlayOptions, check_script, parse_script, play
-from genie_robotics.viz import save_png
+from genie_robotics.cli.play import PlayOptions, check_script, parse_script, play
+from genie_robotics.core.assets import SHIPPED_CHECKPOINT
+from genie_robotics.core.errors import GenieError
+from genie_robotics.core.images import save_png
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from genie_robotics.checkpoint import save_checkpoint
-from genie_robotics.errors import GenieError
-from genie_robotics.latent_labels import Transitions
-from genie_robotics.latent_labels import windows as _windows
-from genie_robotics.probe import (
+from genie_robotics.analysis.latent_labels import Transitions
+from genie_robotics.analysis.latent_labels import windows as _windows
+from genie_robotics.analysis.probe import (
     ProbeOptions,
     consistency_score,
     flow_summary,
@@ -17,6 +15,8 @@ from genie_robotics.probe import (
     probe,
     relate_to_true_actions,
 )
+from genie_robotics.core.checkpoint_files import save_checkpoint
+from genie_robotics.core.errors import GenieError
 
 FAST = {"maskgit_steps": 2, "start_frames": 2, "rollout_steps": 2, "progress": False}
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from genie_robotics.action_statistics import code_usage, kmeans, linear_probe, normalized_mutual_information
-from genie_robotics.errors import GenieError
-from genie_robotics.fvd import frechet_distance, fvd, gaussian_stats
-from genie_robotics.metrics import ssim
+from genie_robotics.analysis.action_statistics import code_usage, kmeans, linear_probe, normalized_mutual_information
+from genie_robotics.analysis.fvd import frechet_distance, fvd, gaussian_stats
+from genie_robotics.core.errors import GenieError
+from genie_robotics.nn.metrics import ssim
 
 
 def _frames(seed: int, shape=(2, 24, 20, 3)) -> torch.Tensor:
@@ -224,7 +224,7 @@ def test_linear_probe_shuffled_targets_is_chance():
 
 
 def test_grouped_split_keeps_episodes_whole():
-    from genie_robotics.action_statistics import _split
+    from genie_robotics.analysis.action_statistics import _split
 
     groups = np.repeat(np.arange(10), 7)
     train, test = _split(len(groups), groups, 0.7, seed=4)

@@ -18,14 +18,16 @@ import json
 import shutil
 from pathlib import Path
 
-from genie_robotics.atomic_files import atomic_write_text
-from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
-from genie_robotics.commands import COMMAND_MAP_FILE, fit_from_labels, label_commands
+from genie_robotics.analysis.command_labels import fit_from_labels, label_commands
+from genie_robotics.analysis.evaluation import HOLD_STEPS, EvalOptions, evaluate, held_out_clips
+from genie_robotics.analysis.probe import ProbeOptions, probe
+from genie_robotics.commands import COMMAND_MAP_FILE
+from genie_robotics.core.atomic_files import atomic_write_text
+from genie_robotics.core.checkpoint_files import save_checkpoint
+from genie_robotics.core.errors import GenieError
 from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, read_render_args
-from genie_robotics.errors import GenieError
-from genie_robotics.evaluation import HOLD_STEPS, EvalOptions, evaluate, held_out_clips
+from genie_robotics.models.checkpoint import load_checkpoint
 from genie_robotics.models.maskgit import steps_phrase
-from genie_robotics.probe import ProbeOptions, probe
 
 
 def _f(value, digits: int = 2) -> str:
@@ -73,8 +75,8 @@ def command_map_curve(genie, labelled_dir: Path, clips_BTHWC, commands_BTF, coun
     (the same seeds as eval's, so the shipped map's row is eval's `commands_psnr`)."""
     import torch
 
-    from genie_robotics.commands import fit_from_labels, label_commands
-    from genie_robotics.evaluation import command_codes, per_step_psnr, rollouts_from_clips
+    from genie_robotics.analysis.command_labels import fit_from_labels, label_commands
+    from genie_robotics.analysis.evaluation import command_codes, per_step_psnr, rollouts_from_clips
 
     labelled = label_commands(genie, labelled_dir, max(counts) + HELDOUT_LABELLED, progress=False)
     if labelled.episodes < max(counts) + HELDOUT_LABELLED:
@@ -100,7 +102,7 @@ def rollout_picture(clips_BTHWC, driven_BTHWC, path: Path) -> Path:
     """Ground truth above the commands-driven rollout, for the first held-out episodes, every frame."""
     import numpy as np
 
-    from genie_robotics.viz import grid, save_png
+    from genie_robotics.core.images import grid, save_png
 
     rows = []
     for b in range(min(PICTURE_EPISODES, len(clips_BTHWC))):

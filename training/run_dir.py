@@ -20,8 +20,8 @@ from typing import IO
 
 import torch
 
-from genie_robotics.atomic_files import atomic_write_text
-from genie_robotics.errors import GenieError
+from genie_robotics.core.atomic_files import atomic_write_text
+from genie_robotics.core.errors import GenieError
 
 LOCK_FILE = "train.lock"
 

@@ -34,27 +34,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from genie_robotics.arguments import (
+from genie_robotics.cli.arguments import (
     OneLineParser,
     add_options,
     add_verbosity,
     configure_logging,
+    options_from,
+    verbosity,
+)
+from genie_robotics.core.atomic_files import atomic_write_text
+from genie_robotics.core.checkpoint_files import save_checkpoint
+from genie_robotics.core.config import GenieConfig, preset
+from genie_robotics.core.errors import GenieError
+from genie_robotics.core.options import (
     nonnegative_int,
     option,
-    options_from,
     positive_float,
     positive_int,
     probability,
     progress_option,
     seed_option,
-    verbosity,
 )
-from genie_robotics.atomic_files import atomic_write_text
-from genie_robotics.checkpoint import load_checkpoint, save_checkpoint
-from genie_robotics.config import GenieConfig, preset
-from genie_robotics.errors import GenieError
+from genie_robotics.models.checkpoint import load_checkpoint
 from genie_robotics.models.genie import STAGES, Genie
-from genie_robotics.trainer import warmup_cosine
+from genie_robotics.models.trainer import warmup_cosine
 from training.run_dir import RunDir, check_writable, describe_write_error, tensors_only_loading, truncate_metrics
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -67,7 +70,7 @@ log = logging.getLogger("training.train")  # not __name__: the launcher runs thi
 
 @dataclass
 class TrainOptions:
-    """`genie-robotics train`'s options (each field is its flag; see genie_robotics.arguments.option).
+    """`genie-robotics train`'s options (each field is its flag; see genie_robotics.cli.arguments.option).
     Paths stay strings: the resolved options are written to train_config.yaml as they were given."""
 
     stage: str = option(choices=STAGES, help="tokenizer first, then lam, then dynamics (each starts from RUN_DIR/export)")
@@ -229,9 +232,9 @@ def parameter_digest(module: nn.Module) -> str:
 def _image_grid(genie: Genie, stage: str, clip_THWC: torch.Tensor) -> np.ndarray:
     """Tokenizer: clip over its reconstruction. LAM: frames 2..T over the decoder's predictions
     from the inferred codes. Dynamics: each latent action rolled out 4 steps."""
+    from genie_robotics.core.images import grid
     from genie_robotics.models.video import to_uint8
-    from genie_robotics.models.world_model import WorldModel
-    from genie_robotics.viz import grid
+    from genie_robotics.sim.world_model import WorldModel
 
     with torch.no_grad():
         if stage == "tokenizer":
@@ -492,7 +495,7 @@ def train(opts: TrainOptions) -> None:
 def main(argv: list[str] | None = None) -> int:
     opts, level = parse_options(argv)
     configure_logging(level)
-    from genie_robotics.allocator import keep_freed_memory
+    from genie_robotics.core.allocator import keep_freed_memory
 
     keep_freed_memory()  # every step frees and re-allocates the same buffers (see allocator.py)
     try:

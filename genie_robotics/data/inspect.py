@@ -49,7 +49,7 @@ def summarize(path: str | Path, image_key: str | None = None, limit: int | None 
 
 def contact_sheet(src: RLDSSource, episodes: int = 4, frames_per_episode: int = 8) -> np.ndarray:
     """Rows = the first episodes, columns = frames evenly spaced through each episode."""
-    from genie_robotics.viz import grid
+    from genie_robotics.core.images import grid
 
     rows = []
     for ep in tfds().as_numpy(src.builder.as_dataset(split=src.split).take(episodes)):

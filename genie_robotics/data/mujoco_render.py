@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from genie_robotics.errors import GenieError
+from genie_robotics.core.errors import GenieError
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,7 @@ RENDER_ARGS_FILE = "data.json"
 
 
 def write_render_args(path: Path, args: RenderArgs) -> None:
-    from genie_robotics.atomic_files import atomic_write_text
+    from genie_robotics.core.atomic_files import atomic_write_text
 
     atomic_write_text(path, json.dumps(dataclasses.asdict(args), indent=2) + "\n")
 

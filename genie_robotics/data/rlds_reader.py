@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from genie_robotics.core.errors import GenieError
 from genie_robotics.data.tf_env import tensorflow, tfds
-from genie_robotics.errors import GenieError
 
 # Camera keys of Open X-Embodiment datasets, in order of preference (main camera first).
 OXE_IMAGE_KEYS = (

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from genie_robotics.core.errors import GenieError
 from genie_robotics.data.tf_env import tfds
-from genie_robotics.errors import GenieError
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:

@@ -20,7 +20,7 @@ def tensorflow(threads: int | None = None):
     try:
         import tensorflow as tf
     except ImportError as exc:
-        from genie_robotics.errors import GenieError
+        from genie_robotics.core.errors import GenieError
 
         raise GenieError(f"reading RLDS data needs the 'data' extra (pip install 'genie-robotics[data]'): {exc}") from None
     tf.config.set_visible_devices([], "GPU")

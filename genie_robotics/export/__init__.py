@@ -1,1 +1,1 @@
-"""ONNX export of the world model and an ONNX Runtime world model with the same interface."""
+"""ONNX export of a checkpoint (the graphs ONNX Runtime runs in `sim.onnx_backend`)."""

@@ -31,10 +31,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from genie_robotics.checkpoint import CONFIG_FILE, load_checkpoint
 from genie_robotics.commands import COMMAND_MAP_FILE, codebook_digest, load_command_map
+from genie_robotics.core.checkpoint_files import CONFIG_FILE
+from genie_robotics.core.errors import GenieError
 from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE
-from genie_robotics.errors import GenieError
+from genie_robotics.models.checkpoint import load_checkpoint
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import token_probabilities
 from genie_robotics.nn.st_transformer import TemporalCache

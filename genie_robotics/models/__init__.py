@@ -1,1 +1,1 @@
-"""The three Genie components, their container, and the interactive world model."""
+"""The three Genie components, their container, loading a checkpoint into it, and a single-process training loop."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genie_robotics.config import GenieConfig
+from genie_robotics.core.config import GenieConfig
 from genie_robotics.models.dynamics import DynamicsModel
 from genie_robotics.models.latent_action import LatentActionModel
 from genie_robotics.models.tokenizer import VideoTokenizer

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genie_robotics.config import GenieConfig
-from genie_robotics.metrics import psnr
+from genie_robotics.core.config import GenieConfig
 from genie_robotics.models.video import patchify, to_unit, unpatchify
+from genie_robotics.nn.metrics import psnr
 from genie_robotics.nn.st_transformer import STTransformer
 from genie_robotics.nn.vector_quantizer import Quantized, VectorQuantizer
 

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genie_robotics.config import GenieConfig
-from genie_robotics.metrics import psnr
+from genie_robotics.core.config import GenieConfig
 from genie_robotics.models.video import patchify, to_unit, unpatchify
+from genie_robotics.nn.metrics import psnr
 from genie_robotics.nn.st_transformer import STTransformer, TemporalCache
 from genie_robotics.nn.vector_quantizer import Quantized, VectorQuantizer
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genie_robotics.config import TransformerConfig
+from genie_robotics.core.config import TransformerConfig
 from genie_robotics.nn.attention import SelfAttention
 from genie_robotics.nn.norm import RMSNorm
 from genie_robotics.nn.rotary import apply_rotary, rotary_angles, rotate_into, swap_halves

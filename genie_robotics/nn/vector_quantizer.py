@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genie_robotics.config import QuantizerConfig
+from genie_robotics.core.config import QuantizerConfig
 
 
 @dataclass

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from genie_robotics.core.errors import GenieError
 from genie_robotics.data.mujoco_render import (
     HEADINGS,
     POLICIES,
@@ -17,7 +18,6 @@ from genie_robotics.data.mujoco_render import (
     render_dataset,
 )
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
-from genie_robotics.errors import GenieError
 
 
 def _episodes(path, frames):

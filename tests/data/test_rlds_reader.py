@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from genie_robotics.core.errors import GenieError
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
-from genie_robotics.errors import GenieError
 from tests.data.rt1 import decode, write_rt1_like
 
 

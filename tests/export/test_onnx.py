@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from genie_robotics.checkpoint import save_checkpoint
-from genie_robotics.errors import GenieError
-from genie_robotics.export.onnx_backend import OnnxBackend
+from genie_robotics.core.checkpoint_files import save_checkpoint
+from genie_robotics.core.errors import GenieError
 from genie_robotics.export.onnx_export import export_onnx
-from genie_robotics.models.rollout_backend import TorchBackend
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.sim.onnx_backend import OnnxBackend
+from genie_robotics.sim.rollout_backend import TorchBackend
+from genie_robotics.sim.world_model import WorldModel
 
 
 def test_cpu_provider_is_reported(exported):
@@ -48,13 +48,13 @@ def test_export_cli(tmp_path):
     import subprocess
     import sys
 
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 
     run = subprocess.run([sys.executable, "-m", "genie_robotics.cli", "export", str(SHIPPED_CHECKPOINT),
                           "--out", str(tmp_path / "onnx")], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     meta = json.loads((tmp_path / "onnx" / "genie_onnx.json").read_text())
-    from genie_robotics.checkpoint import load_checkpoint
+    from genie_robotics.models.checkpoint import load_checkpoint
 
     shipped = load_checkpoint(SHIPPED_CHECKPOINT).cfg.dynamics  # the sampling defaults travel with the export
     assert meta["num_actions"] == 8 and meta["context_frames"] == 16
@@ -70,9 +70,9 @@ def test_onnx_backend_on_a_checkpoint_leaves_no_temporary_export(tmp_path, monke
 
     import numpy as np
 
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
-    from genie_robotics.export.onnx_backend import OnnxBackend
-    from genie_robotics.models.world_model import load_world_model
+    from genie_robotics.core.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.sim.onnx_backend import OnnxBackend
+    from genie_robotics.sim.world_model import load_world_model
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     world = load_world_model(SHIPPED_CHECKPOINT, "onnx", maskgit_steps=1)
@@ -82,7 +82,7 @@ def test_onnx_backend_on_a_checkpoint_leaves_no_temporary_export(tmp_path, monke
 
 
 def test_a_batch_one_export_refuses_several_worlds_in_one_line(exported):
-    from genie_robotics.models.world_model import load_world_model
+    from genie_robotics.sim.world_model import load_world_model
 
     with pytest.raises(GenieError, match="exported for batch 1.*--dynamic-batch"):
         load_world_model(exported[1], "onnx", batched=True)
@@ -119,7 +119,7 @@ def test_an_export_in_another_format_is_refused_with_a_hint(exported, tmp_path):
 def test_the_command_map_travels_with_the_export_and_drives_onnx_like_torch(tmp_path):
     from genie_robotics.commands import COMMAND_MAP_FILE, codebook_digest, fit_command_map
     from genie_robotics.models.genie import Genie
-    from genie_robotics.models.world_model import load_world_model
+    from genie_robotics.sim.world_model import load_world_model
     from tests.helpers import small_config
 
     torch.manual_seed(0)

@@ -11,10 +11,10 @@ import time
 import numpy as np
 import torch
 
-from genie_robotics.action_statistics import code_usage, normalized_mutual_information
-from genie_robotics.config import preset
+from genie_robotics.analysis.action_statistics import code_usage, normalized_mutual_information
+from genie_robotics.core.config import preset
 from genie_robotics.models.genie import Genie
-from genie_robotics.trainer import train_stage
+from genie_robotics.models.trainer import train_stage
 from tests.synthetic_scene import render_episodes
 
 SIZE, FRAMES = 48, 4  # at 32x32 the gripper is a few pixels and the LAM learns far slower; 64x64 costs 1.8x

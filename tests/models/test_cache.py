@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.sim.world_model import WorldModel
 
 
 def test_dynamics_step_matches_recompute_before_and_after_the_window_slides(tiny_genie):
@@ -35,7 +35,7 @@ def test_cached_and_recomputed_rollouts_agree(tiny_genie):
 
 def test_a_commit_appends_what_the_full_step_computes(tiny_genie):
     """A commit stops after the last layer's keys/values; they must equal the full step's."""
-    from genie_robotics.models.rollout_backend import TorchBackend
+    from genie_robotics.sim.rollout_backend import TorchBackend
 
     backend = TorchBackend(tiny_genie)
     tokens = torch.randint(0, 256, (2, tiny_genie.cfg.tokens_per_frame), generator=torch.Generator().manual_seed(4))

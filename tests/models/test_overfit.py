@@ -2,10 +2,10 @@
 import numpy as np
 import torch
 
-from genie_robotics.metrics import psnr
 from genie_robotics.models.genie import Genie
+from genie_robotics.models.trainer import train_stage
 from genie_robotics.models.video import to_unit
-from genie_robotics.trainer import train_stage
+from genie_robotics.nn.metrics import psnr
 from tests.helpers import small_config
 from tests.synthetic_scene import render_episodes
 

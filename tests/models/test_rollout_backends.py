@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from genie_robotics.export.onnx_backend import OnnxBackend
-from genie_robotics.models.rollout_backend import TorchBackend
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.sim.onnx_backend import OnnxBackend
+from genie_robotics.sim.rollout_backend import TorchBackend
+from genie_robotics.sim.world_model import WorldModel
 
 CANDIDATES = {
     "onnx": lambda genie, export_dir: OnnxBackend(export_dir),

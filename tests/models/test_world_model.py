@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from genie_robotics.errors import GenieError
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.core.errors import GenieError
+from genie_robotics.sim.world_model import WorldModel
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_torch_runs_on_the_backends_host_threads_during_a_step_and_is_restored(t
     between its calls; the setting holds inside reset/step only."""
     import torch
 
-    from genie_robotics.models.rollout_backend import TorchBackend
+    from genie_robotics.sim.rollout_backend import TorchBackend
 
     class OneThreadBackend(TorchBackend):
         host_threads = 1
@@ -80,9 +80,9 @@ def test_torch_runs_on_the_backends_host_threads_during_a_step_and_is_restored(t
 
 
 def test_backend_names_choose_the_backend_and_an_unknown_one_is_one_clear_error():
-    from genie_robotics.assets import SHIPPED_CHECKPOINT
-    from genie_robotics.models.rollout_backend import TorchBackend
-    from genie_robotics.models.world_model import load_world_model
+    from genie_robotics.core.assets import SHIPPED_CHECKPOINT
+    from genie_robotics.sim.rollout_backend import TorchBackend
+    from genie_robotics.sim.world_model import load_world_model
 
     eager, compiled = (load_world_model(SHIPPED_CHECKPOINT, name).backend for name in ("torch", "torch-compiled"))
     assert type(eager) is TorchBackend and eager.name == "torch"  # noqa: E721 (exactly this class)
@@ -99,8 +99,8 @@ def test_compiling_for_cpu_without_a_cpp_compiler_is_one_clear_error(tmp_path):
     import subprocess
     import sys
 
-    code = ("from genie_robotics.assets import SHIPPED_CHECKPOINT\n"
-            "from genie_robotics.models.world_model import load_world_model\n"
+    code = ("from genie_robotics.core.assets import SHIPPED_CHECKPOINT\n"
+            "from genie_robotics.sim.world_model import load_world_model\n"
             "load_world_model(SHIPPED_CHECKPOINT, 'torch-compiled')")
     env = {k: v for k, v in os.environ.items() if k != "CXX"} | {"PATH": str(tmp_path)}  # no g++ on it
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from genie_robotics.config import TransformerConfig
+from genie_robotics.core.config import TransformerConfig
 from genie_robotics.nn.st_transformer import STTransformer
 
 

@@ -1,6 +1,6 @@
 import torch
 
-from genie_robotics.config import QuantizerConfig
+from genie_robotics.core.config import QuantizerConfig
 from genie_robotics.nn.vector_quantizer import VectorQuantizer
 
 
@@ -40,7 +40,7 @@ def test_no_restarts_in_eval_mode():
 def test_refit_finds_planted_directions_that_a_bad_codebook_misses():
     """8 tight clusters of directions; a codebook with its codes on 4 of them fits them badly,
     the k-means refit puts one code on each cluster."""
-    from genie_robotics.action_statistics import normalized_mutual_information
+    from genie_robotics.analysis.action_statistics import normalized_mutual_information
 
     torch.manual_seed(0)
     centres_KD = torch.nn.functional.normalize(torch.randn(8, 16), dim=-1)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")  # the `ros` extra; scripts/test.sh installs it
-from genie_robotics.assets import SHIPPED_CHECKPOINT  # noqa: E402
+from genie_robotics.core.assets import SHIPPED_CHECKPOINT  # noqa: E402
 from ros_nodes.camera import intrinsics, trained_camera_fovy_deg  # noqa: E402
 from ros_nodes.client import GenieSimClient, stamp_seconds  # noqa: E402
 from ros_nodes.images import image_to_rgb as image_msg_to_array  # noqa: E402
@@ -176,7 +176,7 @@ def test_sampling_parameters_change_at_run_time_within_their_ranges(ros_env):
     finally:
         client.close()
         out = _stop(node)
-    from genie_robotics.checkpoint import load_config
+    from genie_robotics.core.checkpoint_files import load_config
 
     shipped = load_config(SHIPPED_CHECKPOINT).dynamics.temperature
     assert f"2 MaskGIT steps, temperature {shipped:g}" in out  # a parameter left out: the checkpoint's value
@@ -216,7 +216,7 @@ def test_timer_mode_free_runs_holding_the_last_action_in_a_namespace(ros_env):
 def test_the_node_is_warm_when_discovered_and_its_seed_gives_the_in_process_rollout(ros_env, backend):
     """The warm-up step (where torch-compiled compiles) runs before the node's topics exist, and
     the sampler is seeded again after it: the node's frames are the in-process WorldModel's."""
-    from genie_robotics.models.world_model import load_world_model
+    from genie_robotics.sim.world_model import load_world_model
 
     node = _start_node(f"backend:={backend}", "seed:=7")
     client = GenieSimClient("genie_sim_seed_client")
@@ -276,8 +276,8 @@ def _checkpoint_with_command_map(tmp_path):
     """The shipped checkpoint with a command map fitted on scripted labels: heading h of 8 -> code h."""
     import shutil
 
-    from genie_robotics.checkpoint import load_checkpoint
     from genie_robotics.commands import codebook_digest, fit_command_map
+    from genie_robotics.models.checkpoint import load_checkpoint
 
     ckpt = tmp_path / "ckpt"
     shutil.copytree(SHIPPED_CHECKPOINT, ckpt)
@@ -295,7 +295,7 @@ def test_velocity_commands_drive_the_node_as_the_in_process_world_model(ros_env,
     """cmd (TwistStamped, m/s) -> one frame's displacement -> the command map's latent action, reported
     on latent_action; the frames are the in-process WorldModel's for the same commands and seed. Bad
     commands (NaN, absurd speed, wrong frame) are one warning each and the node keeps going."""
-    from genie_robotics.models.world_model import load_world_model
+    from genie_robotics.sim.world_model import load_world_model
 
     ckpt = _checkpoint_with_command_map(tmp_path)
     node = _start_node(f"model_dir:={ckpt}", "backend:=torch", "seed:=3")
@@ -340,7 +340,7 @@ def test_a_bad_command_map_is_refused_in_one_line_at_start(ros_env, tmp_path, da
         data = json.loads(path.read_text())
         data["bias"][0] += 5.0  # an edit: the digest no longer matches
         if damage == "other_lam":  # a consistent file fitted for another LAM
-            from genie_robotics.commands import _digest
+            from genie_robotics.commands.command_map import _digest
 
             data["lam_digest"] = "0" * 64
             data.pop("sha256")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from genie_robotics.checkpoint import load_checkpoint
-from genie_robotics.config import preset
+from genie_robotics.core.config import preset
+from genie_robotics.models.checkpoint import load_checkpoint
 from genie_robotics.models.genie import count_parameters
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from genie_robotics.errors import GenieError
+from genie_robotics.core.errors import GenieError
 from genie_robotics.models.genie import Genie
 
 

@@ -3,4 +3,4 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "tiny"
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "tiny"

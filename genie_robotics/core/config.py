@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genie_robotics.atomic_files import atomic_write_text
-from genie_robotics.errors import GenieError
+from genie_robotics.core.atomic_files import atomic_write_text
+from genie_robotics.core.errors import GenieError
 
 
 class ConfigFieldError(GenieError):

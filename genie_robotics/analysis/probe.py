@@ -50,9 +50,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from genie_robotics import arguments as flags
-from genie_robotics.errors import GenieError
-from genie_robotics.latent_labels import Transitions, label_dataset
+from genie_robotics.analysis.latent_labels import Transitions, label_dataset
+from genie_robotics.core import options as flags
+from genie_robotics.core.errors import GenieError
 
 TARGET_KEY = "world_vector"  # RT-1's end-effector displacement: the true-action target when present
 HEADING_KEY = "heading"  # a discrete direction label: NMI against the codes when present
@@ -249,7 +249,7 @@ def relate_to_true_actions(t: Transitions, clusters: int, num_codes: int, seed: 
 
     Without true actions every score is None and `reason` says why.
     """
-    from genie_robotics.action_statistics import kmeans, linear_probe, normalized_mutual_information, per_code_means
+    from genie_robotics.analysis.action_statistics import kmeans, linear_probe, normalized_mutual_information, per_code_means
 
     out = {"nmi": None, "nmi_heading": None, "linear_probe_accuracy": None, "linear_probe_chance": None,
            "linear_probe_r2": None, "clusters_found": None, "contingency": None, "mean_true_action_per_code": None,
@@ -355,7 +355,7 @@ def _labelled_grid(frames_RCHWC: np.ndarray) -> np.ndarray:
     """`viz.grid` of the frames with a header strip naming the columns' actions."""
     import cv2
 
-    from genie_robotics.viz import grid
+    from genie_robotics.core.images import grid
 
     body = grid(frames_RCHWC)
     W = frames_RCHWC.shape[3]
@@ -386,7 +386,7 @@ def _fmt(value, digits: int = 3) -> str:
 
 def write_readme(report: dict, path: Path) -> None:
     """The Markdown page tying the plots and numbers of `report` (probe.json's content) together."""
-    from genie_robotics.atomic_files import atomic_write_text
+    from genie_robotics.core.atomic_files import atomic_write_text
 
     K, S = len(report["code_usage"]), report["start_frames_used"]
     true = report["true_actions"]
@@ -475,11 +475,11 @@ def probe(opts: ProbeOptions) -> dict:
 
     Returns what is written to probe.json.
     """
-    from genie_robotics.action_statistics import code_usage
-    from genie_robotics.atomic_files import atomic_write_text
+    from genie_robotics.analysis.action_statistics import code_usage
+    from genie_robotics.core.atomic_files import atomic_write_text
+    from genie_robotics.core.images import save_gif, save_png
     from genie_robotics.data.rlds_reader import open_rlds
-    from genie_robotics.models.world_model import WorldModel
-    from genie_robotics.viz import save_gif, save_png
+    from genie_robotics.sim.world_model import WorldModel
 
     t0 = time.time()
     out = _check_options(opts)

@@ -7,21 +7,20 @@ import json
 import sys
 from pathlib import Path
 
-from genie_robotics.arguments import (
+from genie_robotics.cli.arguments import (
     OneLineParser,
     add_options,
     add_verbosity,
     configure_logging,
-    nonnegative_int,
     options_from,
-    positive_int,
     verbosity,
 )
-from genie_robotics.errors import GenieError
+from genie_robotics.core.errors import GenieError
+from genie_robotics.core.options import nonnegative_int, positive_int
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
-    from genie_robotics.config import GenieConfig, preset
+    from genie_robotics.core.config import GenieConfig, preset
     from genie_robotics.models.genie import count_parameters
 
     cfg = GenieConfig.load(args.config) if args.config else preset(args.preset)
@@ -38,7 +37,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from genie_robotics.demo import DemoOptions, run_demo
+    from genie_robotics.cli.demo import DemoOptions, run_demo
 
     run_demo(options_from(DemoOptions, args))
 
@@ -51,7 +50,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 
 def _cmd_play(args: argparse.Namespace) -> None:
-    from genie_robotics.play import PlayOptions, play
+    from genie_robotics.cli.play import PlayOptions, play
 
     summary = play(options_from(PlayOptions, args))
     print(f"played {summary['steps']} steps on {summary['backend']} at {summary['frames_per_s']} frames/s"
@@ -59,7 +58,7 @@ def _cmd_play(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from genie_robotics.evaluation import EvalOptions, evaluate, format_table, write_json
+    from genie_robotics.analysis.evaluation import EvalOptions, evaluate, format_table, write_json
 
     result = evaluate(options_from(EvalOptions, args))
     print(format_table(result))
@@ -68,7 +67,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
-    from genie_robotics.generate import GenerateOptions, generate
+    from genie_robotics.cli.generate import GenerateOptions, generate
 
     summary = generate(options_from(GenerateOptions, args))
     if args.json:
@@ -80,7 +79,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _cmd_fit_command_map(args: argparse.Namespace) -> None:
-    from genie_robotics.commands import FitCommandMapOptions, fit_command_map_command
+    from genie_robotics.cli.fit_command_map import FitCommandMapOptions, fit_command_map_command
 
     command_map, path = fit_command_map_command(options_from(FitCommandMapOptions, args))
     info = command_map.fitted_on
@@ -91,7 +90,7 @@ def _cmd_fit_command_map(args: argparse.Namespace) -> None:
 
 
 def _cmd_probe(args: argparse.Namespace) -> None:
-    from genie_robotics.probe import ProbeOptions, probe
+    from genie_robotics.analysis.probe import ProbeOptions, probe
 
     report = probe(options_from(ProbeOptions, args))
 
@@ -158,9 +157,9 @@ def _cmd_data_render(args: argparse.Namespace) -> None:
 
 
 def _cmd_data_inspect(args: argparse.Namespace) -> None:
+    from genie_robotics.core.images import save_png
     from genie_robotics.data.inspect import contact_sheet, format_summary, summarize
     from genie_robotics.data.rlds_reader import open_rlds
-    from genie_robotics.viz import save_png
 
     info = summarize(args.dir, image_key=args.image_key, limit=args.limit, progress=not args.json)
     if args.sheet:
@@ -170,7 +169,7 @@ def _cmd_data_inspect(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genie_robotics.config import PRESETS
+    from genie_robotics.core.config import PRESETS
 
     parser = OneLineParser(
         prog="genie-robotics",
@@ -185,12 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object: tokenizer, lam, dynamics, total")
     info.set_defaults(func=_cmd_info)
 
-    from genie_robotics.commands import FitCommandMapOptions
-    from genie_robotics.demo import DemoOptions
-    from genie_robotics.evaluation import EvalOptions
-    from genie_robotics.generate import GenerateOptions
-    from genie_robotics.play import PlayOptions
-    from genie_robotics.probe import ProbeOptions
+    from genie_robotics.analysis.evaluation import EvalOptions
+    from genie_robotics.analysis.probe import ProbeOptions
+    from genie_robotics.cli.demo import DemoOptions
+    from genie_robotics.cli.fit_command_map import FitCommandMapOptions
+    from genie_robotics.cli.generate import GenerateOptions
+    from genie_robotics.cli.play import PlayOptions
 
     commands = (
         ("demo", DemoOptions, _cmd_demo,
@@ -270,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         flags = list(itertools.takewhile(lambda a: a in VERBOSITY_FLAGS, argv))
         if argv[len(flags):len(flags) + 1] == ["train"]:  # its options belong to training/train.py's parser
             return _cmd_train([*argv[len(flags) + 1:], *flags])
-        from genie_robotics.allocator import keep_freed_memory
+        from genie_robotics.core.allocator import keep_freed_memory
 
         keep_freed_memory()  # rollouts: up to 1.6x faster on CPU (bench/allocator.py)
         args = build_parser().parse_args(argv)

@@ -16,7 +16,6 @@ for, so a corrupt, edited or mismatched file is refused in one line and nothing 
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -26,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_robotics import arguments as flags
-from genie_robotics.errors import GenieError
+from genie_robotics.core.errors import GenieError
 
 COMMAND_MAP_FILE = "command_map.json"
 FORMAT = "genie-command-map"
@@ -110,7 +108,7 @@ class CommandMap:
         return json.dumps(payload, indent=1) + "\n"
 
     def save(self, directory: str | Path) -> Path:
-        from genie_robotics.atomic_files import atomic_write_text
+        from genie_robotics.core.atomic_files import atomic_write_text
 
         path = Path(directory) / COMMAND_MAP_FILE
         atomic_write_text(path, self.to_json())
@@ -182,7 +180,7 @@ def load_command_map(directory: str | Path, codebook_AD: torch.Tensor | None = N
 
 def _checkpoint_lam_digest(directory: Path) -> str | None:
     """The LAM codebook digest of a checkpoint directory, or of an ONNX export's metadata; None if neither."""
-    from genie_robotics.checkpoint import WEIGHTS_FILE
+    from genie_robotics.core.checkpoint_files import WEIGHTS_FILE
 
     if (directory / WEIGHTS_FILE).is_file():
         from safetensors import safe_open
@@ -229,98 +227,3 @@ def fit_command_map(commands_NF: np.ndarray, codes_N: np.ndarray, num_actions: i
                               for a in range(num_actions)])
     return CommandMap(scale, linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy(), code_commands,
                       np.bincount(codes_N, minlength=num_actions), float(fps), lam_digest, dict(fitted_on or {}))
-
-
-@dataclass
-class LabelledCommands:
-    """Every transition of labelled episodes: its command, the LAM's latent action, its episode."""
-
-    commands_NF: np.ndarray
-    codes_N: np.ndarray
-    episodes_N: np.ndarray
-    dataset: str
-
-    @property
-    def episodes(self) -> int:
-        return int(self.episodes_N.max()) + 1 if len(self.episodes_N) else 0
-
-    def first(self, episodes: int) -> LabelledCommands:
-        keep = self.episodes_N < episodes
-        return LabelledCommands(self.commands_NF[keep], self.codes_N[keep], self.episodes_N[keep], self.dataset)
-
-    def after(self, episodes: int) -> LabelledCommands:
-        keep = self.episodes_N >= episodes
-        return LabelledCommands(self.commands_NF[keep], self.codes_N[keep], self.episodes_N[keep] - episodes, self.dataset)
-
-
-def label_commands(genie, labelled_dir: str | Path, max_episodes: int | None = None, progress: bool = True) -> LabelledCommands:
-    """The frozen LAM's latent action for every transition of a labelled RLDS dataset, beside the
-    command recorded at that step (`action/world_vector`, plus the gripper when recorded)."""
-    from genie_robotics.data.rlds_reader import open_rlds
-    from genie_robotics.latent_labels import label_dataset
-
-    src = open_rlds(labelled_dir)
-    vector = src.action_columns(COMMAND_KEY)
-    if vector is None or vector.stop - vector.start != 3:
-        raise GenieError(f"{labelled_dir} has no action/{COMMAND_KEY} (3 numbers per step): a command map is fitted "
-                         f"on episodes labelled with the end-effector displacement")
-    gripper = src.action_columns(GRIPPER_KEY)
-    transitions, _ = label_dataset(genie, src, max_episodes, genie.cfg.frames, progress=progress)
-    if transitions is None:
-        raise GenieError(f"{labelled_dir} has no episodes of at least 2 steps to fit a command map on")
-    columns = [transitions.actions_NA[:, vector]]
-    if gripper is not None and gripper.stop - gripper.start == 1:
-        columns.append(transitions.actions_NA[:, gripper])
-    return LabelledCommands(np.concatenate(columns, axis=1).astype(np.float64), transitions.codes_N,
-                            transitions.episodes_N, str(labelled_dir))
-
-
-def agreement(command_map: CommandMap, labelled: LabelledCommands) -> float | None:
-    """Share of transitions whose command the map sends to the latent action the LAM saw there."""
-    if not len(labelled.codes_N):
-        return None
-    return float((command_map.latent_actions(labelled.commands_NF) == labelled.codes_N).mean())
-
-
-def fit_from_labels(genie, labelled: LabelledCommands, episodes: int, heldout: LabelledCommands | None = None) -> CommandMap:
-    """A map fitted on the first `episodes` labelled episodes; agreement on `heldout` recorded."""
-    train = labelled.first(episodes)
-    lam = genie.lam.quantizer
-    fitted = fit_command_map(train.commands_NF, train.codes_N, lam.codebook.shape[0], genie.cfg.fps,
-                             codebook_digest(lam.codebook))
-    info = {"dataset": labelled.dataset, "episodes": train.episodes, "transitions": int(len(train.codes_N)),
-            "train_agreement": agreement(fitted, train)}
-    if heldout is not None:
-        info.update(heldout_episodes=heldout.episodes, heldout_agreement=agreement(fitted, heldout))
-    return dataclasses.replace(fitted, fitted_on=info)
-
-
-# --- `genie-robotics fit-command-map` -------------------------------------------------------
-
-
-@dataclass
-class FitCommandMapOptions:
-    """`genie-robotics fit-command-map`'s options (each field is its flag; see arguments.option)."""
-
-    checkpoint: Path = flags.path_option(help="checkpoint directory whose LAM labels the episodes", positional=True)
-    data: Path = flags.path_option(help="labelled RLDS dataset: episodes whose steps record action/world_vector")
-    episodes: int = flags.option(20, parse=flags.positive_int, help="labelled episodes the map is fitted on")
-    heldout_episodes: int = flags.option(20, parse=flags.nonnegative_int,
-                                         help="further episodes of --data on which the map's agreement with the LAM "
-                                              "is measured (0: none)")
-    out: Path | None = flags.path_option(None, help=f"directory to write {COMMAND_MAP_FILE} to (default: the checkpoint)")
-    device: str = flags.device_option()
-    progress: bool = flags.progress_option()
-
-
-def fit_command_map_command(opts: FitCommandMapOptions) -> tuple[CommandMap, Path]:
-    """Label `episodes + heldout_episodes` episodes with the LAM, fit on the first ones, write the map."""
-    from genie_robotics.checkpoint import load_checkpoint
-
-    genie = load_checkpoint(opts.checkpoint, opts.device).eval()
-    labelled = label_commands(genie, opts.data, opts.episodes + opts.heldout_episodes, progress=opts.progress)
-    if labelled.episodes < opts.episodes:
-        raise GenieError(f"{opts.data} has {labelled.episodes} labelled episodes, fewer than --episodes {opts.episodes}")
-    heldout = labelled.after(opts.episodes) if labelled.episodes > opts.episodes else None
-    command_map = fit_from_labels(genie, labelled, opts.episodes, heldout)
-    return command_map, command_map.save(opts.out or opts.checkpoint)

@@ -34,16 +34,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from genie_robotics import arguments as flags
-from genie_robotics.errors import GenieError
-from genie_robotics.prompts import Prompt, load_prompts
+from genie_robotics.core import options as flags
+from genie_robotics.core.errors import GenieError
+from genie_robotics.sim.prompts import Prompt, load_prompts
 
 POLICIES = ("uniform", "sticky", "script")
 
 
 def latent_script(text: str) -> list[int]:
     """'0,0,3,5' -> [0, 0, 3, 5]: the script policy's actions (no resets inside an episode)."""
-    from genie_robotics.play import parse_script
+    from genie_robotics.cli.play import parse_script
 
     script = parse_script(text)
     if "r" in script:
@@ -178,9 +178,9 @@ def fit_action_map(genie, labelled_dir: str | Path, max_episodes: int | None = 1
     seen once; the default 2 covers every transition of episodes of any length, and a larger
     value (at most the model's context) gives the causal LAM more history.
     """
-    from genie_robotics.action_statistics import per_code_means
+    from genie_robotics.analysis.action_statistics import per_code_means
+    from genie_robotics.analysis.latent_labels import label_dataset
     from genie_robotics.data.rlds_reader import open_rlds
-    from genie_robotics.latent_labels import label_dataset
 
     src = open_rlds(labelled_dir)
     if src.action_dim == 0:
@@ -290,7 +290,7 @@ def generate(opts: GenerateOptions) -> dict:
     Returns a summary (paths, counts, speed, latent-action histogram, the action map's counts).
     """
     from genie_robotics.data.rlds_writer import write_rlds
-    from genie_robotics.models.world_model import WorldModel
+    from genie_robotics.sim.world_model import WorldModel
 
     t0 = time.time()
     _check_options(opts)

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from genie_robotics.arguments import BACKENDS
 from genie_robotics.commands import COMMAND_MAP_FILE, CommandMap, load_command_map
-from genie_robotics.errors import GenieError
+from genie_robotics.core.backends import BACKENDS
+from genie_robotics.core.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import MIN_TEMPERATURE, maskgit_sample
-from genie_robotics.models.rollout_backend import FullHistoryBackend, RolloutBackend, TorchBackend
 from genie_robotics.models.video import to_uint8
+from genie_robotics.sim.rollout_backend import FullHistoryBackend, RolloutBackend, TorchBackend
 
 
 @dataclass
@@ -66,7 +66,7 @@ class WorldModel:
     def from_checkpoint(cls, path, device: torch.device | str = "cpu", compile: bool = False, **kwargs) -> WorldModel:
         """`compile`: the PyTorch backend's dynamics and decoder calls through torch.compile (TorchBackend).
         A `command_map.json` beside the weights is loaded (and checked against the LAM) too."""
-        from genie_robotics.checkpoint import load_checkpoint
+        from genie_robotics.models.checkpoint import load_checkpoint
 
         genie = load_checkpoint(path, device)
         world = cls(TorchBackend(genie, device, compile=compile), **kwargs)
@@ -264,8 +264,8 @@ def load_world_model(path: str | Path, backend: str = "auto", providers: list[st
         return WorldModel.from_checkpoint(path, device=device, compile=backend == "torch-compiled", **sampling)
     if backend != "onnx":
         raise GenieError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    from genie_robotics.export.onnx_backend import OnnxBackend
     from genie_robotics.export.onnx_export import export_onnx
+    from genie_robotics.sim.onnx_backend import OnnxBackend
 
     if is_export:
         onnx = OnnxBackend(path, providers)

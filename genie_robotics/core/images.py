@@ -53,7 +53,7 @@ def read_image(path: str | Path, height: int, width: int) -> np.ndarray:
     """An image file (PNG, JPEG, ...) as RGB uint8 [height, width, 3]."""
     import cv2
 
-    from genie_robotics.errors import GenieError
+    from genie_robotics.core.errors import GenieError
 
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genie_robotics.errors import GenieError
+from genie_robotics.core.errors import GenieError
 
 I3D_SIZE = 224
 

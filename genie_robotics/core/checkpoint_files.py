@@ -1,4 +1,4 @@
-"""Checkpoints: safetensors weights + a YAML config beside them, written atomically.
+"""Checkpoint files: safetensors weights + a YAML config beside them, written atomically.
 
 Nothing is ever unpickled. A checkpoint is a directory holding `config.yaml` and
 `model.safetensors`; a kill during `save_checkpoint` leaves the previous files intact because
@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from genie_robotics.atomic_files import atomic_replace
-from genie_robotics.config import GenieConfig
-from genie_robotics.errors import GenieError
+from genie_robotics.core.atomic_files import atomic_replace
+from genie_robotics.core.config import GenieConfig
+from genie_robotics.core.errors import GenieError
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
@@ -61,28 +61,3 @@ def load_config(path: str | Path) -> GenieConfig:
     if not config.is_file():
         raise GenieError(f"checkpoint {path} has no {CONFIG_FILE} beside its weights")
     return GenieConfig.load(config)
-
-
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
-    """Build the Genie model described by a checkpoint's config and load its weights."""
-    from genie_robotics.models.genie import Genie
-
-    cfg = load_config(path)
-    state = read_state(path)
-    model = Genie(cfg)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} with wrong shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)})")
-        raise GenieError(f"checkpoint {path} does not match its config: " + "; ".join(parts))
-    model.load_state_dict(state)
-    return model.to(device).eval()

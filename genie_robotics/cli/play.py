@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genie_robotics import arguments as flags
-from genie_robotics.errors import GenieError
-from genie_robotics.prompts import load_prompt
+from genie_robotics.core import options as flags
+from genie_robotics.core.backends import BACKENDS
+from genie_robotics.core.errors import GenieError
+from genie_robotics.sim.prompts import load_prompt
 
 RECORD_SUFFIXES = (".gif", ".mp4", ".avi")
 
@@ -46,7 +47,7 @@ class PlayOptions:
         None, parse=flags.as_argument_type(parse_script),
         help="headless: comma-separated latent actions 0-7, r = reset (e.g. 0,0,3,3,r,5); without it an OpenCV window opens")
     record: Path | None = flags.path_option(None, help="write what is shown to out.gif, out.mp4 or out.avi")
-    backend: str = flags.option("auto", choices=list(flags.BACKENDS),
+    backend: str = flags.option("auto", choices=list(BACKENDS),
                                 help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint; "
                                      "torch-compiled: PyTorch through torch.compile (about a minute to compile at the start)")
     maskgit_steps: int | None = flags.maskgit_steps_option()
@@ -91,7 +92,7 @@ class Recorder:
             return None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.suffix.lower() == ".gif":
-            from genie_robotics.viz import save_gif
+            from genie_robotics.core.images import save_gif
 
             return save_gif(np.stack(self.frames), self.path, fps=self.fps)
         import cv2
@@ -122,7 +123,7 @@ def _window_available() -> None:
 
 
 def play(opts: PlayOptions) -> dict:
-    from genie_robotics.models.world_model import load_world_model
+    from genie_robotics.sim.world_model import load_world_model
 
     if opts.actions is None:
         _window_available()

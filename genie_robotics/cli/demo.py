@@ -25,14 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_robotics import arguments as flags
-from genie_robotics.assets import SHIPPED_CHECKPOINT
-from genie_robotics.errors import GenieError
-from genie_robotics.metrics import pairwise_psnr
+from genie_robotics.core import options as flags
+from genie_robotics.core.assets import SHIPPED_CHECKPOINT
+from genie_robotics.core.backends import BACKENDS
+from genie_robotics.core.errors import GenieError
+from genie_robotics.core.images import grid, save_gif, save_png
 from genie_robotics.models.maskgit import steps_phrase
 from genie_robotics.models.video import to_unit
-from genie_robotics.prompts import load_prompt
-from genie_robotics.viz import grid, save_gif, save_png
+from genie_robotics.nn.metrics import pairwise_psnr
+from genie_robotics.sim.prompts import load_prompt
 
 log = logging.getLogger(__name__)  # the CLI shows INFO on stdout as "[demo] ..."
 
@@ -50,7 +51,7 @@ class DemoOptions:
     seed: int = flags.seed_option()
     progress: bool = flags.progress_option()
     in_process: bool = flags.option(False, help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
-    backend: str = flags.option("onnx", choices=[b for b in flags.BACKENDS if b != "auto"],
+    backend: str = flags.option("onnx", choices=[b for b in BACKENDS if b != "auto"],
                                 help="what the node runs: the ONNX export on ONNX Runtime, or the checkpoint on PyTorch "
                                      "(torch-compiled: through torch.compile, about a minute to compile first)")
     timeout: float = flags.option(180.0, parse=flags.positive_float, help="seconds to wait for the node to come up and for any one frame")
@@ -74,7 +75,7 @@ def row_difference(frames_ATHWC: np.ndarray) -> tuple[float, int]:
 
 
 def run_demo(opts: DemoOptions) -> dict:
-    from genie_robotics.checkpoint import load_config
+    from genie_robotics.core.checkpoint_files import load_config
 
     t0 = time.time()
     cfg = load_config(opts.checkpoint)
@@ -107,7 +108,7 @@ def run_demo(opts: DemoOptions) -> dict:
 
 def _inprocess_rollouts(opts: DemoOptions, prompt: np.ndarray) -> dict:
     """All actions as one batch of PyTorch rollouts."""
-    from genie_robotics.models.world_model import WorldModel
+    from genie_robotics.sim.world_model import WorldModel
 
     world = WorldModel.from_checkpoint(opts.checkpoint, maskgit_steps=opts.maskgit_steps,
                                        temperature=opts.temperature, seed=opts.seed)

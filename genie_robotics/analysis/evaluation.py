@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_robotics import arguments as flags
-from genie_robotics.errors import GenieError
-from genie_robotics.metrics import masked_psnr, psnr, ssim
+from genie_robotics.core import options as flags
+from genie_robotics.core.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import steps_phrase
 from genie_robotics.models.video import to_unit
-from genie_robotics.models.world_model import WorldModel
+from genie_robotics.nn.metrics import masked_psnr, psnr, ssim
+from genie_robotics.sim.world_model import WorldModel
 
 MOVING_THRESHOLD = 25  # uint8 levels: a pixel is in the moving region at t if max_c |x_t - x_0| exceeds this
 PAPER_TEMPERATURE = 2.0  # Genie's MaskGIT sampling temperature; ΔtPSNR is also reported at it
@@ -265,14 +265,14 @@ def command_codes(command_map, commands_BTF: np.ndarray | None) -> np.ndarray | 
 def evaluate(opts: EvalOptions, return_rollouts: bool = False):
     """All metrics of one checkpoint on held-out episodes, as a JSON-ready dict (and, with
     `return_rollouts`, the clips, the LAM rollouts and the command-driven rollouts too)."""
-    from genie_robotics.checkpoint import load_checkpoint
     from genie_robotics.commands import COMMAND_MAP_FILE, load_command_map
+    from genie_robotics.models.checkpoint import load_checkpoint
 
     if opts.horizon < 4:
         raise GenieError(f"--horizon must be at least 4 (ΔtPSNR is reported at t = 4), got {opts.horizon}")
     i3d = None
     if opts.i3d is not None:  # a bad I3D file is reported before minutes of rollouts, not after
-        from genie_robotics.fvd import I3DFeatures
+        from genie_robotics.analysis.fvd import I3DFeatures
 
         i3d = I3DFeatures(opts.i3d, opts.device)
     start = time.time()
@@ -296,7 +296,7 @@ def evaluate(opts: EvalOptions, return_rollouts: bool = False):
     result["delta_psnr_t4_temp2"] = (result["delta_psnr_t4"] if temperature == PAPER_TEMPERATURE
                                      else _delta_psnr_t4(genie, clips, opts, PAPER_TEMPERATURE))
     if i3d is not None:
-        from genie_robotics.fvd import fvd
+        from genie_robotics.analysis.fvd import fvd
 
         result["fvd"] = fvd(to_unit(clips), to_unit(fakes), i3d, batch=opts.batch)
         result["fvd_note"] = f"{len(clips)} clips of {opts.horizon + 1} frames: small samples bias FVD upwards"
@@ -342,7 +342,7 @@ def format_table(result: dict) -> str:
 
 
 def write_json(result: dict, path: str | Path) -> Path:
-    from genie_robotics.atomic_files import atomic_write_text
+    from genie_robotics.core.atomic_files import atomic_write_text
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

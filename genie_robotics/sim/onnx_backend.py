@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genie_robotics.config import GenieConfig
-from genie_robotics.errors import GenieError
+from genie_robotics.core.config import GenieConfig
+from genie_robotics.core.errors import GenieError
 from genie_robotics.export.onnx_export import FORMAT, METADATA_FILE, graph_cache
-from genie_robotics.models.rollout_backend import RolloutBackend
 from genie_robotics.nn.st_transformer import TemporalCache
+from genie_robotics.sim.rollout_backend import RolloutBackend
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")

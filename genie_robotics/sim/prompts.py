@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genie_robotics.errors import GenieError
+from genie_robotics.core.errors import GenieError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PROMPT_SEED = 1000  # the shipped model was trained on seed-0 episodes: prompts come from elsewhere
@@ -26,7 +26,7 @@ class Prompt:
 
 
 def _image_prompts(files: list[Path], height: int, width: int) -> list[Prompt]:
-    from genie_robotics.viz import read_image
+    from genie_robotics.core.images import read_image
 
     return [Prompt(read_image(path, height, width), str(path)) for path in files]
 

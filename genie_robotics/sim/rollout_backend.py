@@ -5,7 +5,7 @@ A backend turns prompt frames into tokens (`encode`), scores a candidate next fr
 given the frames so far (`logits`, or `probabilities` at a sampling temperature), appends a
 finished frame to the dynamics context (`commit`), and decodes a finished frame (`decode`). What "the frames so far" is, the backend
 decides: a fixed-size temporal key/value cache (`TorchBackend`, and the ONNX Runtime backend in
-export/onnx_backend.py), or the whole token history recomputed at every call
+sim/onnx_backend.py), or the whole token history recomputed at every call
 (`FullHistoryBackend`, the exact baseline of the cache benchmarks).
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from genie_robotics.config import GenieConfig
-from genie_robotics.errors import GenieError
+from genie_robotics.core.config import GenieConfig
+from genie_robotics.core.errors import GenieError
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import token_probabilities
 from genie_robotics.nn.st_transformer import TemporalCache
