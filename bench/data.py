@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from genie_robotics.core.config import preset
 from genie_robotics.data.mujoco_render import render_dataset
+from genie_robotics.data.render_settings import RenderSettings
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
 from genie_robotics.models.genie import STAGES, Genie
 
@@ -68,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "mj"
         start = time.perf_counter()
-        render_dataset(data, args.episodes, args.steps, 256, 320, seed=0, progress=False)
+        render_dataset(data, RenderSettings(episodes=args.episodes, steps=args.steps, size="256x320", seed=0), progress=False)
         render_fps = args.episodes * args.steps / (time.perf_counter() - start)
         result = {
             "bench": "data",

@@ -13,10 +13,10 @@ from pathlib import Path
 def trained_camera_fovy_deg(model_dir: Path) -> float | None:
     """Vertical FOV of the camera the checkpoint's training video was rendered with (its
     data.json), or None when the model carries no such record."""
-    from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, camera_fovy_deg, read_render_args
+    from genie_robotics.data.render_settings import RENDER_SETTINGS_FILE, RenderSettings
 
-    path = Path(model_dir) / RENDER_ARGS_FILE
-    return camera_fovy_deg(read_render_args(path)) if path.is_file() else None
+    path = Path(model_dir) / RENDER_SETTINGS_FILE
+    return RenderSettings.load(path).camera_fovy_deg if path.is_file() else None
 
 
 def intrinsics(height: int, width: int, fovy_deg: float) -> tuple[list[float], list[float]]:

@@ -22,10 +22,10 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32, UInt8
 from std_srvs.srv import Trigger
 
+from genie_robotics.cli.messages import steps_phrase
 from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 from genie_robotics.core.errors import GenieError
 from genie_robotics.core.images import resize
-from genie_robotics.models.maskgit import steps_phrase
 from genie_robotics.sim.prompts import load_prompts
 from genie_robotics.sim.world_model import load_world_model
 from ros_nodes.camera import camera_info, trained_camera_fovy_deg

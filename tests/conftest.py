@@ -17,9 +17,10 @@ def rt1_dir(tmp_path_factory):
 def mujoco_dir(tmp_path_factory):
     """Rendered MuJoCo episodes: 4 episodes x 8 steps at 48x64."""
     from genie_robotics.data.mujoco_render import render_dataset
+    from genie_robotics.data.render_settings import RenderSettings
 
-    return render_dataset(tmp_path_factory.mktemp("mj") / "episodes", episodes=4, steps=8, height=48, width=64,
-                          seed=3, progress=False)
+    return render_dataset(tmp_path_factory.mktemp("mj") / "episodes",
+                          RenderSettings(episodes=4, steps=8, size="48x64", seed=3), progress=False)
 
 
 @pytest.fixture

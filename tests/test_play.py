@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genie_robotics.cli.play import PlayOptions, check_script, parse_script, play
+from genie_robotics.cli.play import PlayOptions, play
 from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 from genie_robotics.core.errors import GenieError
 from genie_robotics.core.images import save_png
+from genie_robotics.sim.action_script import check_script, parse_script
 
 
 @pytest.fixture

@@ -21,13 +21,13 @@ from pathlib import Path
 from genie_robotics.analysis.command_labels import fit_from_labels, label_commands
 from genie_robotics.analysis.evaluation import HOLD_STEPS, EvalOptions, evaluate, held_out_clips
 from genie_robotics.analysis.probe import ProbeOptions, probe
+from genie_robotics.cli.messages import steps_phrase
 from genie_robotics.commands import COMMAND_MAP_FILE
 from genie_robotics.core.atomic_files import atomic_write_text
 from genie_robotics.core.checkpoint_files import save_checkpoint
 from genie_robotics.core.errors import GenieError
-from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, read_render_args
+from genie_robotics.data.render_settings import RENDER_SETTINGS_FILE, RenderSettings
 from genie_robotics.models.checkpoint import load_checkpoint
-from genie_robotics.models.maskgit import steps_phrase
 
 
 def _f(value, digits: int = 2) -> str:
@@ -214,7 +214,7 @@ README.md, plots, the start-frame x action rollout grid). Measured on {datetime.
 
 def _render_command(dataset: Path) -> str:
     """The `data render` command that made a rendered dataset (from its data.json)."""
-    r = read_render_args(dataset / RENDER_ARGS_FILE)
+    r = RenderSettings.load(dataset / RENDER_SETTINGS_FILE)
     return (f"genie-robotics data render --out {dataset} --episodes {r.episodes} --steps {r.steps} --size {r.size} "
             f"--scene {r.scene} --policy {r.policy} --seed {r.seed}\n")
 
@@ -239,8 +239,8 @@ def main() -> None:
     args = p.parse_args()
     args.sweep = json.loads(args.maskgit_sweep.read_text()) if args.maskgit_sweep else None
 
-    data = dataclasses.asdict(read_render_args(args.train_data / RENDER_ARGS_FILE))
-    heldout = read_render_args(args.heldout / RENDER_ARGS_FILE)
+    data = dataclasses.asdict(RenderSettings.load(args.train_data / RENDER_SETTINGS_FILE))
+    heldout = RenderSettings.load(args.heldout / RENDER_SETTINGS_FILE)
     if heldout.seed == data["seed"]:
         raise GenieError(f"{args.heldout} was rendered with the training seed {heldout.seed}: not held out")
     args.heldout_seed = heldout.seed
@@ -251,7 +251,7 @@ def main() -> None:
         genie.cfg.dynamics.maskgit_steps = args.maskgit_steps
     args.out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(genie, args.out)
-    shutil.copyfile(args.train_data / RENDER_ARGS_FILE, args.out / RENDER_ARGS_FILE)
+    shutil.copyfile(args.train_data / RENDER_SETTINGS_FILE, args.out / RENDER_SETTINGS_FILE)
     (args.out / "metrics.json").unlink(missing_ok=True)  # the report of an earlier card format
 
     (args.out / COMMAND_MAP_FILE).unlink(missing_ok=True)

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from genie_robotics.core import options as flags
 from genie_robotics.core.errors import GenieError
+from genie_robotics.sim.action_script import parse_script
 from genie_robotics.sim.prompts import Prompt, load_prompts
 
 POLICIES = ("uniform", "sticky", "script")
@@ -43,8 +44,6 @@ POLICIES = ("uniform", "sticky", "script")
 
 def latent_script(text: str) -> list[int]:
     """'0,0,3,5' -> [0, 0, 3, 5]: the script policy's actions (no resets inside an episode)."""
-    from genie_robotics.cli.play import parse_script
-
     script = parse_script(text)
     if "r" in script:
         raise GenieError("--script takes latent actions 0-7 only (no r)")

@@ -58,7 +58,8 @@ def _cmd_play(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from genie_robotics.analysis.evaluation import EvalOptions, evaluate, format_table, write_json
+    from genie_robotics.analysis.evaluation import EvalOptions, evaluate
+    from genie_robotics.cli.eval_table import format_table, write_json
 
     result = evaluate(options_from(EvalOptions, args))
     print(format_table(result))

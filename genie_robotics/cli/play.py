@@ -16,24 +16,10 @@ import numpy as np
 from genie_robotics.core import options as flags
 from genie_robotics.core.backends import BACKENDS
 from genie_robotics.core.errors import GenieError
+from genie_robotics.sim.action_script import check_script, parse_script
 from genie_robotics.sim.prompts import load_prompt
 
 RECORD_SUFFIXES = (".gif", ".mp4", ".avi")
-
-
-def parse_script(text: str) -> list[int | str]:
-    """'0,0,3,r,5' -> [0, 0, 3, 'r', 5] (checked against the model's action count by `check_script`)."""
-    script: list[int | str] = []
-    for item in (t.strip() for t in text.split(",") if t.strip()):
-        if item.lower() == "r":
-            script.append("r")
-        elif item.isdigit():
-            script.append(int(item))
-        else:
-            raise GenieError(f"action script item {item!r} is not a latent action (0, 1, ...) or r (reset)")
-    if not script:
-        raise GenieError("the action script is empty")
-    return script
 
 
 @dataclass
@@ -55,13 +41,6 @@ class PlayOptions:
     seed: int = flags.seed_option()
     scale: int = flags.option(6, parse=flags.positive_int, help="upscale factor of the shown frames")
     data_root: Path = flags.path_option(Path("outputs/data"), help="where the default prompt's rendered episodes are cached")
-
-
-def check_script(script: list[int | str], num_actions: int) -> None:
-    """GenieError naming the first item that is not a latent action of this model."""
-    bad = next((item for item in script if item != "r" and not 0 <= item < num_actions), None)
-    if bad is not None:
-        raise GenieError(f"action script item {bad} is not a latent action of this model (0-{num_actions - 1})")
 
 
 def annotate(frame_HWC: np.ndarray, scale: int, text: str) -> np.ndarray:

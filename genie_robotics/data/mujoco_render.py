@@ -22,36 +22,19 @@ Two policies drive the arm:
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from genie_robotics.core.errors import GenieError
+from genie_robotics.data.render_settings import CAMERA_ZOOM, POLICIES, RENDER_SETTINGS_FILE, SCENES, RenderSettings
 
-
-@dataclass(frozen=True)
-class Scene:
-    domain: str
-    task: str
-    instruction: str
-    camera_fovy_deg: float = 4.0  # vertical field of view of the domain's `fixed` camera (its XML)
-
-
-SCENES = {
-    "manipulator-ball": Scene("manipulator", "bring_ball", "bring the ball to the target"),
-    "manipulator-peg": Scene("manipulator", "insert_peg", "insert the peg into the slot"),
-}
 ARM_ACTUATORS = 4  # root, shoulder, elbow, wrist; the fifth actuator is the gripper
 ARM_JOINTS = ("arm_root", "arm_shoulder", "arm_elbow", "arm_wrist")
-CAMERA_ZOOM = {"torque": 0.75, "teleop": 0.55}  # narrows the fixed camera's field of view
 ARM_THICKNESS = {"torque": 1.0, "teleop": 2.0}  # visual radius scale of the arm's capsules
 FPS = 10
-POLICIES = ("teleop", "torque")
 HEADINGS = 8
 STOP = HEADINGS  # `action/heading` of a paused teleop step (zero displacement)
 TELEOP_PAUSE = 0.15  # chance that a new teleop segment is a pause instead of a heading
@@ -267,21 +250,13 @@ def render_teleop_episode(env, scene: str, steps: int, height: int, width: int, 
     return {"steps": out, "episode_metadata": {"scene": scene, "seed": seed, "episode_id": episode_id}}
 
 
-def render_dataset(
-    out: str | Path,
-    episodes: int,
-    steps: int,
-    height: int = 64,
-    width: int = 64,
-    seed: int = 0,
-    scene: str = "manipulator-ball",
-    overwrite: bool = False,
-    progress: bool = True,
-    policy: str = "teleop",
-) -> Path:
-    """Render `episodes` episodes and write them as an RLDS dataset directory at `out`."""
+def render_dataset(out: str | Path, settings: RenderSettings, overwrite: bool = False, progress: bool = True) -> Path:
+    """Render the episodes `settings` describe as an RLDS dataset directory at `out`, with the
+    settings beside them in data.json."""
     from genie_robotics.data.rlds_writer import check_output_dir, write_rlds
 
+    episodes, steps, seed, scene, policy = settings.episodes, settings.steps, settings.seed, settings.scene, settings.policy
+    height, width = settings.height_width
     if episodes < 1 or steps < 2:
         raise GenieError(f"need at least 1 episode of at least 2 steps, got {episodes} x {steps}")
     if height < 16 or width < 16:
@@ -304,54 +279,5 @@ def render_dataset(
                     f"{height}x{width}, seed {seed}",
         overwrite=overwrite,
     )
-    write_render_args(out / RENDER_ARGS_FILE, RenderArgs(scene, f"{height}x{width}", steps, policy, seed, episodes))
+    settings.save(out / RENDER_SETTINGS_FILE)
     return out
-
-
-@dataclass(frozen=True)
-class RenderArgs:
-    """How a rendered dataset was made: the `data render` flags of the same names. A checkpoint
-    trained on it keeps a copy (data.json), so its prompts and held-out sets can be remade."""
-
-    scene: str
-    size: str  # "HxW"
-    steps: int
-    policy: str
-    seed: int
-    episodes: int
-
-    @property
-    def height_width(self) -> tuple[int, int]:
-        h, w = self.size.lower().split("x")
-        return int(h), int(w)
-
-
-RENDER_ARGS_FILE = "data.json"
-
-
-def write_render_args(path: Path, args: RenderArgs) -> None:
-    from genie_robotics.core.atomic_files import atomic_write_text
-
-    atomic_write_text(path, json.dumps(dataclasses.asdict(args), indent=2) + "\n")
-
-
-def camera_fovy_deg(args: RenderArgs) -> float:
-    """Vertical field of view (degrees) of the camera a dataset was rendered with (load_scene's
-    zoom applied): what a ROS camera_info needs for its intrinsics."""
-    return SCENES[args.scene].camera_fovy_deg * CAMERA_ZOOM[args.policy]
-
-
-def read_render_args(path: str | Path) -> RenderArgs:
-    """The render arguments in a data.json; one clear error if it is missing or malformed."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-        args = RenderArgs(**{f.name: data[f.name] for f in dataclasses.fields(RenderArgs)})
-        args.height_width  # noqa: B018 - raises on a malformed size
-        if not all(isinstance(getattr(args, k), int) for k in ("steps", "seed", "episodes")):
-            raise ValueError("steps, seed and episodes must be integers")
-        return args
-    except FileNotFoundError:
-        raise GenieError(f"{path} does not exist") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise GenieError(f"{path} is not a data.json of `data render` arguments: {exc}") from None

@@ -34,7 +34,7 @@ from torch import nn
 from genie_robotics.commands import COMMAND_MAP_FILE, codebook_digest, load_command_map
 from genie_robotics.core.checkpoint_files import CONFIG_FILE
 from genie_robotics.core.errors import GenieError
-from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE
+from genie_robotics.data.render_settings import RENDER_SETTINGS_FILE
 from genie_robotics.models.checkpoint import load_checkpoint
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import token_probabilities
@@ -145,9 +145,9 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
             torch.onnx.export(module, args, str(out / f"{name}.onnx"), input_names=inputs, output_names=outputs,
                               opset_version=OPSET, dynamo=False, dynamic_axes=axes)
     cfg.save(out / CONFIG_FILE)
-    render_args = Path(checkpoint) / RENDER_ARGS_FILE  # how the training video was made (camera, scene)
+    render_args = Path(checkpoint) / RENDER_SETTINGS_FILE  # how the training video was made (camera, scene)
     if render_args.is_file():
-        shutil.copyfile(render_args, out / RENDER_ARGS_FILE)
+        shutil.copyfile(render_args, out / RENDER_SETTINGS_FILE)
     command_map = Path(checkpoint) / COMMAND_MAP_FILE  # robot commands -> latent actions, checked against the LAM
     if command_map.is_file():
         load_command_map(checkpoint, codebook_AD=genie.lam.quantizer.codebook)

@@ -13,11 +13,6 @@ from collections.abc import Callable
 import torch
 
 
-def steps_phrase(steps: int) -> str:
-    """'1 MaskGIT step' / '25 MaskGIT steps', for messages and reports."""
-    return f"{steps} MaskGIT step" + ("" if steps == 1 else "s")
-
-
 def masked_fraction(progress: float, schedule: str) -> float:
     """Fraction of tokens still masked after `progress` (0..1] of the steps."""
     if schedule == "cosine":

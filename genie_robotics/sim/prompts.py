@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from genie_robotics.core.errors import GenieError
+from genie_robotics.data.render_settings import RENDER_SETTINGS_FILE, RenderSettings
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PROMPT_SEED = 1000  # the shipped model was trained on seed-0 episodes: prompts come from elsewhere
@@ -66,13 +67,11 @@ def load_prompts(path: str | Path, height: int, width: int, limit: int = 1) -> l
     return prompts
 
 
-def prompt_render_args(checkpoint: Path, height: int, width: int):
-    """Render arguments for prompt episodes: the scene and policy of the checkpoint's training
+def prompt_render_settings(checkpoint: Path, height: int, width: int) -> RenderSettings:
+    """Render settings for prompt episodes: the scene and policy of the checkpoint's training
     data (its data.json, if it has one) at the model's size, with a seed training never used."""
-    from genie_robotics.data.mujoco_render import RENDER_ARGS_FILE, RenderArgs, read_render_args
-
-    path = Path(checkpoint) / RENDER_ARGS_FILE
-    trained_on = read_render_args(path) if path.is_file() else RenderArgs("manipulator-ball", "", 0, "teleop", 0, 0)
+    path = Path(checkpoint) / RENDER_SETTINGS_FILE
+    trained_on = RenderSettings.load(path) if path.is_file() else RenderSettings()
     return dataclasses.replace(trained_on, size=f"{height}x{width}", steps=8, seed=PROMPT_SEED, episodes=4)
 
 
@@ -83,12 +82,12 @@ def heldout_prompt_dataset(checkpoint: Path, height: int, width: int, data_root:
     from genie_robotics.data.mujoco_render import render_dataset
 
     log = logging.getLogger(__name__)
-    r = prompt_render_args(checkpoint, height, width)
+    r = prompt_render_settings(checkpoint, height, width)
     data_dir = Path(data_root) / f"prompts-{r.scene}-{r.policy}-{r.size}-seed{r.seed}"
     if (data_dir / "dataset_info.json").is_file():
         log.info("reusing rendered MuJoCo prompt episodes at %s", data_dir)
         return data_dir
-    render_dataset(data_dir, r.episodes, r.steps, height, width, r.seed, r.scene, progress=progress, policy=r.policy)
+    render_dataset(data_dir, r, progress=progress)
     log.info("rendered %d MuJoCo episodes (%s, %s policy) to %s (RLDS) for prompt frames", r.episodes, r.scene,
              r.policy, data_dir)
     return data_dir

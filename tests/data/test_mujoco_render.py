@@ -7,16 +7,13 @@ import pytest
 from genie_robotics.core.errors import GenieError
 from genie_robotics.data.mujoco_render import (
     HEADINGS,
-    POLICIES,
     STOP,
     TELEOP_STEP,
-    RenderArgs,
-    camera_fovy_deg,
     heading_vector,
     load_scene,
-    read_render_args,
     render_dataset,
 )
+from genie_robotics.data.render_settings import POLICIES, RenderSettings
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
 
 
@@ -27,7 +24,7 @@ def _episodes(path, frames):
 
 
 def test_teleop_moves_the_gripper_along_the_stored_heading_and_pauses(tmp_path):
-    path = render_dataset(tmp_path / "teleop", episodes=6, steps=16, seed=5, progress=False)
+    path = render_dataset(tmp_path / "teleop", RenderSettings(episodes=6, steps=16, seed=5), progress=False)
     src = open_rlds(path)
     episodes = _episodes(path, 16)
     moving, moved, aligned, stops = 0, 0, 0, 0
@@ -53,26 +50,26 @@ def test_teleop_moves_the_gripper_along_the_stored_heading_and_pauses(tmp_path):
 
 
 def test_render_arguments_are_kept_beside_the_dataset(tmp_path):
-    path = render_dataset(tmp_path / "d", episodes=1, steps=3, height=32, width=48, seed=7, scene="manipulator-peg",
-                          policy="torque", progress=False)
-    args = read_render_args(path / "data.json")
-    assert args == RenderArgs("manipulator-peg", "32x48", 3, "torque", 7, 1) and args.height_width == (32, 48)
+    path = render_dataset(tmp_path / "d", RenderSettings(episodes=1, steps=3, size="32x48", seed=7, scene="manipulator-peg",
+                                                     policy="torque"), progress=False)
+    args = RenderSettings.load(path / "data.json")
+    assert args == RenderSettings("manipulator-peg", "32x48", 3, "torque", 7, 1) and args.height_width == (32, 48)
     assert open_rlds(path).action_keys == [("gripper_closedness_action",), ("joint_torque",)]
     (tmp_path / "bad.json").write_text(json.dumps({"scene": "x"}))
     with pytest.raises(GenieError, match="not a data.json"):
-        read_render_args(tmp_path / "bad.json")
+        RenderSettings.load(tmp_path / "bad.json")
 
 
 def test_unknown_policy_is_refused(tmp_path):
     with pytest.raises(GenieError, match="unknown policy 'joystick'"):
-        render_dataset(tmp_path / "d", episodes=1, steps=3, policy="joystick", progress=False)
+        render_dataset(tmp_path / "d", RenderSettings(episodes=1, steps=3, policy="joystick"), progress=False)
 
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_recorded_camera_fov_is_the_rendering_cameras(policy):
-    """camera_info's intrinsics (ros_nodes/camera.py) come from camera_fovy_deg: it must match
+    """camera_info's intrinsics (ros_nodes/camera.py) come from RenderSettings.camera_fovy_deg: it must match
     the field of view load_scene really renders with."""
     env = load_scene("manipulator-ball", 0, policy)
     model = env.physics.model
     rendered = float(model.cam_fovy[model.name2id("fixed", "camera")])
-    assert camera_fovy_deg(RenderArgs("manipulator-ball", "64x64", 8, policy, 0, 1)) == pytest.approx(rendered)
+    assert RenderSettings("manipulator-ball", "64x64", 8, policy, 0, 1).camera_fovy_deg == pytest.approx(rendered)
