@@ -23,6 +23,7 @@ from genie_robotics.data.mujoco_render import render_dataset
 from genie_robotics.data.render_settings import RenderSettings
 from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset
 from genie_robotics.models.genie import STAGES, Genie
+from genie_robotics.nn.optim import make_optimizer
 
 
 def peak_rss_mb() -> float:
@@ -46,7 +47,7 @@ def training_fps(data: Path, frames: int, batch: int, steps: int = 5) -> dict[st
     loader = iter(DataLoader(RLDSClipDataset([data], spec), batch_size=batch))
     out = {}
     for stage in STAGES:
-        opt = torch.optim.AdamW(genie.trainable_parameters(stage), lr=1e-4)
+        opt = make_optimizer(genie.trainable_parameters(stage), 1e-4)
         clips = [next(loader)["frames"] for _ in range(steps + 1)]
         genie.stage_loss(stage, clips[0])["loss"].backward()  # warm-up
         start = time.perf_counter()

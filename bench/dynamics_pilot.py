@@ -121,7 +121,7 @@ def bands(result: dict) -> dict:
 def run(args: argparse.Namespace) -> None:
     from genie_robotics.models.checkpoint import load_checkpoint
     from genie_robotics.models.dynamics import DynamicsModel
-    from genie_robotics.models.trainer import warmup_cosine
+    from genie_robotics.nn.optim import make_optimizer, warmup_cosine
 
     device = args.device
     inputs = Path(args.inputs)
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> None:
         torch.manual_seed(args.seed)
         genie.dynamics = DynamicsModel(genie.cfg).to(device)
         codebook = genie.lam.quantizer.lookup
-        opt = torch.optim.AdamW(genie.dynamics.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
+        opt = make_optimizer(genie.dynamics.parameters(), args.lr)
         g = torch.Generator(device=device).manual_seed(args.seed)
         rows, start = [], time.time()
         for step in range(1, max(args.steps) + 1):

@@ -26,6 +26,7 @@ from genie_robotics.data.rlds_reader import ClipSpec, RLDSClipDataset, open_rlds
 from genie_robotics.models.latent_action import LatentActionModel, moving_mask, reconstruction_terms
 from genie_robotics.models.video import to_unit
 from genie_robotics.nn.metrics import masked_psnr, psnr
+from genie_robotics.nn.optim import make_optimizer
 
 
 def load_clips(path: str, frames: int, size: tuple[int, int], stride: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +51,7 @@ def scores(pred_BTHWC: torch.Tensor, clips_BTHWC: torch.Tensor) -> dict[str, flo
 def train(lam: LatentActionModel, oracle: torch.nn.Embedding | None, clips, headings, seconds: float, batch: int,
           lr: float, seed: int) -> int:
     params = list(lam.parameters()) + (list(oracle.parameters()) if oracle is not None else [])
-    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    opt = make_optimizer(params, lr)
     g = torch.Generator().manual_seed(seed)
     lam.train()
     start, step = time.perf_counter(), 0

@@ -21,6 +21,7 @@ import torch
 
 from genie_robotics.core.config import preset
 from genie_robotics.models.genie import STAGES, Genie
+from genie_robotics.nn.optim import make_optimizer
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks
 
@@ -36,7 +37,7 @@ def step_flops(genie: Genie, stage: str, clips: torch.Tensor) -> float:
 
 def measure(genie: Genie, stage: str, clips: torch.Tensor, steps: int, compiled: bool) -> dict:
     params = genie.trainable_parameters(stage)
-    opt = torch.optim.AdamW(params, lr=1e-4)
+    opt = make_optimizer(params, 1e-4)
     loss_fn = torch.compile(genie.stage_loss) if compiled else genie.stage_loss
     dtype = torch.bfloat16 if clips.is_cuda else None
 
@@ -96,7 +97,7 @@ def peer_tokens_per_s(threads: int, steps: int) -> tuple[float, float]:
     t = cfg.dynamics.transformer
     t.depth, t.dim, t.heads = PEER["depth"], PEER["dim"], PEER["heads"]
     model = DynamicsModel(cfg).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = make_optimizer(model.parameters(), 1e-4)
     B, T, N = PEER["batch"], PEER["frames"], cfg.tokens_per_frame
     tokens_BTN = torch.randint(0, PEER["vocab"], (B, T, N))
     codes_BTD = torch.randn(B, T - 1, cfg.lam.quantizer.code_dim)

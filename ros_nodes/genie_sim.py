@@ -167,7 +167,7 @@ class GenieSimNode(Node):
         def run(*args):
             try:
                 callback(*args)
-            except Exception as exc:  # noqa: BLE001 - no input may end the node
+            except Exception as exc:  # no input may end the node
                 self._count_failure(name, exc)
         return run
 
@@ -205,7 +205,7 @@ class GenieSimNode(Node):
                 self._restart(self.prompt)
                 self.at_prompt = True
             response.success, response.message = True, "world restarted from the configured prompt"
-        except Exception as exc:  # noqa: BLE001 - answered, never raised into the executor
+        except Exception as exc:  # answered, never raised into the executor
             self._count_failure("reset", exc)
             response.success, response.message = False, f"reset failed: {exc}"
         return response

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = GenieSimNode()
-    except Exception as exc:  # noqa: BLE001 - a bad parameter must be one line, not a traceback
+    except Exception as exc:  # a bad parameter must be one line, not a traceback
         print(f"genie_sim_node: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2

@@ -141,3 +141,8 @@ def test_an_upward_import_is_reported_with_both_modules():
         "genie_robotics.sim.prompts imports ros_nodes.images: the library never imports ros_nodes or training "
         "(only the command line may, inside a function)",
     ]
+
+
+def test_the_package_top_holds_only_layers():
+    flat = sorted(p.name for p in (REPO / "genie_robotics").glob("*.py") if p.name != "__init__.py")
+    assert not flat, f"modules outside a layer: {flat} (put each in the sub-package of its layer)"

@@ -57,7 +57,7 @@ from genie_robotics.core.options import (
 )
 from genie_robotics.models.checkpoint import load_checkpoint
 from genie_robotics.models.genie import STAGES, Genie
-from genie_robotics.models.trainer import warmup_cosine
+from genie_robotics.nn.optim import make_optimizer, warmup_cosine
 from training.run_dir import RunDir, check_writable, describe_write_error, tensors_only_loading, truncate_metrics
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -319,7 +319,7 @@ class StageRun:
         trainable_ids = {id(p) for p in trainable}
         for p in genie.parameters():
             p.requires_grad_(id(p) in trainable_ids)
-        optimizer = torch.optim.AdamW(trainable, lr=opts.lr, betas=(0.9, 0.95), weight_decay=0.01)
+        optimizer = make_optimizer(trainable, opts.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, opts.steps, opts.warmup))
         engine, _, _, scheduler = deepspeed.initialize(
             model=StageModule(genie, opts.stage), optimizer=optimizer, lr_scheduler=scheduler, config=self.ds_config,

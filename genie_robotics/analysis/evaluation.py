@@ -25,6 +25,7 @@ import torch
 
 from genie_robotics.core import options as flags
 from genie_robotics.core.errors import GenieError
+from genie_robotics.core.sampling import Sampling
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.video import to_unit
 from genie_robotics.nn.metrics import masked_psnr, psnr, ssim
@@ -279,8 +280,9 @@ def evaluate(opts: EvalOptions, return_rollouts: bool = False):
     map_dir = opts.command_map or (opts.model if (Path(opts.model) / COMMAND_MAP_FILE).is_file() else None)
     if map_dir is not None:
         command_map = load_command_map(map_dir, codebook_AD=genie.lam.quantizer.codebook)
-    temperature = float(opts.temperature if opts.temperature is not None else genie.cfg.dynamics.temperature)
-    opts = dataclasses.replace(opts, maskgit_steps=opts.maskgit_steps or genie.cfg.dynamics.maskgit_steps)
+    sampling = Sampling.resolve(genie.cfg, opts.maskgit_steps, opts.temperature)
+    temperature = float(sampling.temperature)
+    opts = dataclasses.replace(opts, maskgit_steps=sampling.steps)
     held = held_out_clips(genie.cfg, opts, with_commands=command_map is not None)
     clips = held.frames_BTHWC.to(opts.device)
     result = {"model": str(opts.model), "data": [str(d) for d in opts.data], "part": opts.part, "clips": len(clips),

@@ -25,6 +25,7 @@ from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 from genie_robotics.core.backends import BACKENDS
 from genie_robotics.core.errors import GenieError
 from genie_robotics.core.images import grid, save_gif, save_png
+from genie_robotics.core.sampling import Sampling
 from genie_robotics.models.video import to_unit
 from genie_robotics.nn.metrics import pairwise_psnr
 from genie_robotics.sim.prompts import load_prompt
@@ -74,8 +75,8 @@ def run_demo(opts: DemoOptions) -> dict:
     t0 = time.time()
     cfg = load_config(opts.checkpoint)
     # Unset sampling settings are the checkpoint's; resolved here so the report names them.
-    opts.maskgit_steps = opts.maskgit_steps or cfg.dynamics.maskgit_steps
-    opts.temperature = cfg.dynamics.temperature if opts.temperature is None else opts.temperature
+    sampling = Sampling.resolve(cfg, opts.maskgit_steps, opts.temperature)
+    opts.maskgit_steps, opts.temperature = sampling.steps, sampling.temperature
     prompt_source = load_prompt(None, opts.checkpoint, cfg.height, cfg.width, opts.data_root, opts.progress)
     prompt, data_dir = prompt_source.image, prompt_source.source
     opts.out.mkdir(parents=True, exist_ok=True)

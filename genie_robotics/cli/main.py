@@ -5,6 +5,7 @@ import argparse
 import itertools
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from genie_robotics.cli.arguments import (
@@ -15,17 +16,29 @@ from genie_robotics.cli.arguments import (
     options_from,
     verbosity,
 )
+from genie_robotics.core.config import PRESETS
 from genie_robotics.core.errors import GenieError
-from genie_robotics.core.options import nonnegative_int, positive_int
+from genie_robotics.core.options import option, positive_int, progress_option
+from genie_robotics.data.render_settings import RENDER_SETTINGS_FILE, RenderSettings
+
+
+@dataclass
+class InfoOptions:
+    """`genie-robotics info`'s options."""
+
+    preset: str = option("tiny", help=f"one of: {', '.join(PRESETS)}")
+    config: Path | None = option(None, parse=Path, help="a YAML/JSON config file instead of a preset")
+    json: bool = option(False, help="print one JSON object: tokenizer, lam, dynamics, total")
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
     from genie_robotics.core.config import GenieConfig, preset
     from genie_robotics.models.genie import count_parameters
 
-    cfg = GenieConfig.load(args.config) if args.config else preset(args.preset)
+    opts = options_from(InfoOptions, args)
+    cfg = GenieConfig.load(opts.config) if opts.config else preset(opts.preset)
     counts = count_parameters(cfg)
-    if args.json:
+    if opts.json:
         print(json.dumps(counts))
         return
     print(f"preset {cfg.name}: {cfg.height}x{cfg.width} frames, context {cfg.frames} frames at {cfg.fps} FPS")
@@ -42,10 +55,21 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     run_demo(options_from(DemoOptions, args))
 
 
+@dataclass
+class ExportOptions:
+    """`genie-robotics export`'s options."""
+
+    checkpoint: Path = option(parse=Path, positional=True, help="checkpoint directory (config.yaml + model.safetensors)")
+    out: Path = option(parse=Path, help="directory for the ONNX graphs and their metadata")
+    dynamic_batch: bool = option(False, help="symbolic batch dimension (batched rollouts) instead of static batch 1 "
+                                             "(the ROS node's)")
+
+
 def _cmd_export(args: argparse.Namespace) -> None:
     from genie_robotics.export.onnx_export import GRAPHS, export_onnx
 
-    out = export_onnx(args.checkpoint, args.out, dynamic_batch=args.dynamic_batch)
+    opts = options_from(ExportOptions, args)
+    out = export_onnx(opts.checkpoint, opts.out, dynamic_batch=opts.dynamic_batch)
     print(f"wrote {', '.join(f'{name}.onnx' for name in GRAPHS)}, config.yaml and genie_onnx.json to {out}")
 
 
@@ -134,27 +158,47 @@ def _cmd_train(rest: list[str]) -> int:
         lock.close()
 
 
-MAX_RENDER_SIDE = 1024  # MuJoCo's offscreen buffer is sized for the largest frame we render
+@dataclass
+class EvalOutput:
+    """Where `genie-robotics eval` writes beside its table."""
+
+    json: Path | None = option(None, parse=Path, help="also write the result as JSON to this file")
 
 
-def _size(text: str) -> tuple[int, int]:
-    """'HxW' -> (H, W), each side in [8, MAX_RENDER_SIDE]."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH (e.g. 64x64), got {text!r}") from None
-    if not (8 <= h <= MAX_RENDER_SIDE and 8 <= w <= MAX_RENDER_SIDE):
-        raise argparse.ArgumentTypeError(f"each side of --size must be in [8, {MAX_RENDER_SIDE}], got {text}")
-    return h, w
+@dataclass
+class GenerateOutput:
+    """How `genie-robotics generate` reports."""
+
+    json: bool = option(False, help="print the summary as JSON")
+
+
+@dataclass
+class DataRenderOptions:
+    """`genie-robotics data render`'s options besides its `RenderSettings`."""
+
+    out: Path = option(parse=Path, help="dataset directory to create")
+    overwrite: bool = option(False, help="replace an existing dataset at --out")
+    progress: bool = progress_option()
 
 
 def _cmd_data_render(args: argparse.Namespace) -> None:
     from genie_robotics.data.mujoco_render import render_dataset
 
-    out = render_dataset(args.out, args.episodes, args.steps, args.size[0], args.size[1], args.seed, args.scene,
-                         overwrite=args.overwrite, progress=not args.no_progress, policy=args.policy)
-    print(f"wrote {args.episodes} episodes x {args.steps} steps of {args.scene} ({args.policy} policy) at "
-          f"{args.size[0]}x{args.size[1]} to {out} (render arguments in {out / 'data.json'})")
+    opts, settings = options_from(DataRenderOptions, args), options_from(RenderSettings, args)
+    out = render_dataset(opts.out, settings, overwrite=opts.overwrite, progress=opts.progress)
+    print(f"wrote {settings.episodes} episodes x {settings.steps} steps of {settings.scene} ({settings.policy} policy) "
+          f"at {settings.size} to {out} (render arguments in {out / RENDER_SETTINGS_FILE})")
+
+
+@dataclass
+class DataInspectOptions:
+    """`genie-robotics data inspect`'s options."""
+
+    dir: str = option(positional=True, help="dataset directory (e.g. a local fractal20220817_data/0.1.0)")
+    image_key: str | None = option(None, help="camera key (default: chosen from the Open X-Embodiment key table)")
+    limit: int | None = option(None, parse=positive_int, help="count steps over the first N episodes only")
+    json: bool = option(False, help="print one JSON object")
+    sheet: Path | None = option(None, parse=Path, help="write a contact sheet PNG of frames from the first episodes")
 
 
 def _cmd_data_inspect(args: argparse.Namespace) -> None:
@@ -162,16 +206,15 @@ def _cmd_data_inspect(args: argparse.Namespace) -> None:
     from genie_robotics.data.inspect import contact_sheet, format_summary, summarize
     from genie_robotics.data.rlds_reader import open_rlds
 
-    info = summarize(args.dir, image_key=args.image_key, limit=args.limit, progress=not args.json)
-    if args.sheet:
-        save_png(contact_sheet(open_rlds(args.dir, image_key=args.image_key)), args.sheet)
-        info["sheet"] = str(args.sheet)
-    print(json.dumps(info, indent=2) if args.json else format_summary(info) + (f"\n  contact sheet: {args.sheet}" if args.sheet else ""))
+    opts = options_from(DataInspectOptions, args)
+    info = summarize(opts.dir, image_key=opts.image_key, limit=opts.limit, progress=not opts.json)
+    if opts.sheet:
+        save_png(contact_sheet(open_rlds(opts.dir, image_key=opts.image_key)), opts.sheet)
+        info["sheet"] = str(opts.sheet)
+    print(json.dumps(info, indent=2) if opts.json else format_summary(info) + (f"\n  contact sheet: {opts.sheet}" if opts.sheet else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genie_robotics.core.config import PRESETS
-
     parser = OneLineParser(
         prog="genie-robotics",
         description="Genie world model for robot video: train, inspect and roll out a learned simulator.",
@@ -180,9 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="parameter counts of a preset (built on the meta device, nothing allocated)")
-    info.add_argument("--preset", default="tiny", help=f"one of: {', '.join(PRESETS)} (default tiny)")
-    info.add_argument("--config", help="a YAML/JSON config file instead of a preset")
-    info.add_argument("--json", action="store_true", help="print one JSON object: tokenizer, lam, dynamics, total")
+    add_options(info, InfoOptions)
     info.set_defaults(func=_cmd_info)
 
     from genie_robotics.analysis.evaluation import EvalOptions
@@ -216,47 +257,28 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         add_options(command, options_cls)
         command.set_defaults(func=func)
-    sub.choices["eval"].add_argument("--json", help="also write the result as JSON to this file")
-    sub.choices["generate"].add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_options(sub.choices["eval"], EvalOutput)
+    add_options(sub.choices["generate"], GenerateOutput)
 
     train = sub.add_parser("train", add_help=False, help="train one phase (tokenizer, then lam, then dynamics) with "
                                                          "DeepSpeed; see `genie-robotics train --help`")
     train.add_argument("rest", nargs=argparse.REMAINDER)  # parsed by training/train.py (see main)
 
     export = sub.add_parser("export", help="export a checkpoint as ONNX graphs (encoder, dynamics step with KV cache, decoder step)")
-    export.add_argument("checkpoint", help="checkpoint directory (config.yaml + model.safetensors)")
-    export.add_argument("--out", required=True, help="directory for the ONNX graphs and their metadata")
-    export.add_argument("--dynamic-batch", action="store_true",
-                        help="symbolic batch dimension (batched rollouts) instead of static batch 1 (the ROS node's)")
+    add_options(export, ExportOptions)
     export.set_defaults(func=_cmd_export)
 
     data = sub.add_parser("data", help="robot video datasets (RLDS): render with MuJoCo, inspect")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    from genie_robotics.data.mujoco_render import POLICIES, SCENES
-
     render = data_sub.add_parser("render", help="render MuJoCo robot-arm episodes into an RLDS dataset (RT-1 step layout)",
-                                 description="Render MuJoCo robot-arm episodes into an RLDS dataset. The arguments are "
-                                             "also written to DIR/data.json, whose keys are these flags' names.")
-    render.add_argument("--out", required=True, help="dataset directory to create")
-    render.add_argument("--episodes", type=positive_int, default=64)
-    render.add_argument("--steps", type=positive_int, default=32, help="frames per episode, at 10 FPS (default 32)")
-    render.add_argument("--size", type=_size, default=(64, 64), help="HEIGHTxWIDTH (default 64x64; RT-1 is 256x320)")
-    render.add_argument("--seed", type=nonnegative_int, default=0)
-    render.add_argument("--scene", default="manipulator-ball", choices=sorted(SCENES))
-    render.add_argument("--policy", default="teleop", choices=POLICIES,
-                        help="teleop: the gripper moves along one of 8 image-plane headings held 1-4 frames "
-                             "(stores action/world_vector and action/heading; default); torque: smooth random "
-                             "joint torques through the physics (stores action/joint_torque)")
-    render.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
-    render.add_argument("--no-progress", action="store_true")
+                                 description="Render MuJoCo robot-arm episodes into an RLDS dataset. The render "
+                                             "settings are also written to DIR/data.json, whose keys are these flags' names.")
+    add_options(render, DataRenderOptions)
+    add_options(render, RenderSettings)
     render.set_defaults(func=_cmd_data_render)
 
     inspect = data_sub.add_parser("inspect", help="episodes, steps, features and camera of an RLDS dataset directory")
-    inspect.add_argument("dir", help="dataset directory (e.g. a local fractal20220817_data/0.1.0)")
-    inspect.add_argument("--image-key", help="camera key (default: chosen from the Open X-Embodiment key table)")
-    inspect.add_argument("--limit", type=positive_int, help="count steps over the first N episodes only")
-    inspect.add_argument("--json", action="store_true", help="print one JSON object")
-    inspect.add_argument("--sheet", help="write a contact sheet PNG of frames from the first episodes")
+    add_options(inspect, DataInspectOptions)
     inspect.set_defaults(func=_cmd_data_inspect)
     return parser
 

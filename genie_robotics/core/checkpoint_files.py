@@ -49,7 +49,7 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     weights = _weights_path(Path(path))
     try:
         return load_file(str(weights))
-    except Exception as exc:  # noqa: BLE001 - safetensors raises several error types
+    except Exception as exc:  # safetensors raises several error types
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise GenieError(f"checkpoint file {weights} is truncated or corrupt ({reason})") from None
 

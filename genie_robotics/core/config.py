@@ -208,7 +208,7 @@ class GenieConfig:
                 import yaml
 
                 data = yaml.safe_load(text)
-        except Exception as exc:  # noqa: BLE001 - parser errors vary; report them on one line
+        except Exception as exc:  # parser errors vary; report them on one line
             raise GenieError(f"config file {path} does not parse: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise GenieError(f"config file {path} does not hold a mapping")

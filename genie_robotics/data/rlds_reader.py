@@ -99,7 +99,7 @@ def open_rlds(path: str | Path, image_key: str | None = None, weight: float = 1.
     directory = _dataset_dir(Path(path))
     try:
         builder = tfds().builder_from_directory(str(directory))
-    except Exception as exc:  # noqa: BLE001 - tfds raises many types for a broken directory
+    except Exception as exc:  # tfds raises many types for a broken directory
         raise GenieError(f"{directory} is not a readable TFDS/RLDS dataset: {str(exc).splitlines()[0]}") from None
     features = builder.info.features
     if "steps" not in features:

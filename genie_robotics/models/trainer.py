@@ -1,11 +1,11 @@
-"""A single-process training loop for one phase (tokenizer, LAM or dynamics).
+"""A single-process training loop for one phase (tokenizer, LAM or dynamics), without DeepSpeed.
 
-Used by the demo and the tests; the DeepSpeed entry point in `training/` optimises the same
-`Genie.stage_loss` terms.
+The tests use it to check that each phase learns (tests/models/test_overfit.py,
+test_action_learning.py); `training/train.py` optimises the same `Genie.stage_loss` terms with
+the same optimiser and schedule (`nn/optim.py`) under DeepSpeed.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -14,14 +14,7 @@ from tqdm import tqdm
 
 from genie_robotics.core.errors import GenieError
 from genie_robotics.models.genie import Genie
-
-
-def warmup_cosine(step: int, total: int, warmup: int, floor: float = 0.1) -> float:
-    """Learning-rate multiplier: linear warm-up, then cosine decay to `floor`."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+from genie_robotics.nn.optim import make_optimizer, warmup_cosine
 
 
 def train_stage(
@@ -43,7 +36,7 @@ def train_stage(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     params = genie.trainable_parameters(stage)
-    optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    optimizer = make_optimizer(params, lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, steps, warmup, lr_floor))
     genie.train_stage_mode(stage)
     history: list[dict[str, float]] = []

@@ -19,6 +19,7 @@ import torch
 from genie_robotics.commands import COMMAND_MAP_FILE, CommandMap, load_command_map
 from genie_robotics.core.backends import BACKENDS
 from genie_robotics.core.errors import GenieError
+from genie_robotics.core.sampling import Sampling
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import MIN_TEMPERATURE, maskgit_sample
 from genie_robotics.models.video import to_uint8
@@ -55,7 +56,7 @@ class WorldModel:
         self.backend = model
         self.cfg = model.cfg
         self.device = model.device
-        self.maskgit_steps, self.temperature, self.schedule = maskgit_steps, temperature, schedule
+        self.sampling = Sampling.resolve(self.cfg, maskgit_steps, temperature, schedule)
         self.seed = seed  # the sampler's seed: the constructor's, or the last `reset(seed=...)`
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.state: RolloutState | None = None
@@ -74,33 +75,30 @@ class WorldModel:
             world.command_map = load_command_map(path, codebook_AD=genie.lam.quantizer.codebook)
         return world
 
-    # --- sampling settings: None means the checkpoint's ----------------------------------
+    # --- sampling settings (`self.sampling`); setting None means the checkpoint's ----------------
     @property
     def maskgit_steps(self) -> int:
-        return self._maskgit_steps
+        return self.sampling.steps
 
     @maskgit_steps.setter
     def maskgit_steps(self, steps: int | None) -> None:
-        steps = self.cfg.dynamics.maskgit_steps if steps is None else steps
-        if steps < 1:
-            raise GenieError(f"maskgit_steps must be >= 1, got {steps}")
-        self._maskgit_steps = steps
+        self.sampling = Sampling.resolve(self.cfg, steps, self.temperature, self.schedule)
 
     @property
     def temperature(self) -> float:
-        return self._temperature
+        return self.sampling.temperature
 
     @temperature.setter
     def temperature(self, value: float | None) -> None:
-        self._temperature = self.cfg.dynamics.temperature if value is None else value
+        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, value, self.schedule)
 
     @property
     def schedule(self) -> str:
-        return self._schedule
+        return self.sampling.schedule
 
     @schedule.setter
     def schedule(self, value: str | None) -> None:
-        self._schedule = value or self.cfg.dynamics.schedule
+        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, self.temperature, value)
 
     @property
     def num_actions(self) -> int:
