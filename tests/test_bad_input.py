@@ -101,6 +101,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, mujoco_dir, case):
     assert time.monotonic() - start < 60, "bad input must be refused before any expensive work"
 
 
+@pytest.mark.deepspeed
 def test_a_second_trainer_on_the_same_run_directory_is_refused(tmp_path, mujoco_dir):
     run = tmp_path / "run"
     first = subprocess.Popen([sys.executable, "-m", "genie_robotics.cli", "train", "--stage", "tokenizer", "--data",

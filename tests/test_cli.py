@@ -30,6 +30,7 @@ def _demo(tmp_path, *extra):
     return summary, run
 
 
+@pytest.mark.ros
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_demo_drives_the_ros_node_through_every_action(tmp_path, backend):
     """The README's main job: ONNX export -> genie_sim node process -> rclpy client in the demo

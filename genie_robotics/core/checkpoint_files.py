@@ -7,8 +7,9 @@ every file is written to a temporary name, fsynced, then renamed over the old on
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -20,7 +21,15 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 
 
-def save_checkpoint(model: torch.nn.Module, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+class ConfiguredModel(Protocol):
+    """A module that carries its config (a `Genie`); this layer does not import the model."""
+
+    cfg: GenieConfig
+
+    def state_dict(self) -> Mapping[str, torch.Tensor]: ...
+
+
+def save_checkpoint(model: ConfiguredModel, directory: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write `model` (a Genie) to `directory`; returns the directory."""
     from safetensors.torch import save_file
 

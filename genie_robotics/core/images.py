@@ -22,7 +22,7 @@ def save_png(image_HWC: np.ndarray, path: str | Path, scale: int = 1) -> Path:
 
     img = Image.fromarray(image_HWC)
     if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return Path(path)
@@ -34,7 +34,7 @@ def save_gif(images_THWC: np.ndarray, path: str | Path, fps: int = 10, scale: in
 
     imgs = [Image.fromarray(f) for f in images_THWC]
     if scale > 1:
-        imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
+        imgs = [im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST) for im in imgs]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
     return Path(path)

@@ -342,8 +342,9 @@ class RLDSClipDataset(IterableDataset):
         return state
 
     def __setstate__(self, state: dict) -> None:
+        saved: list[tuple[str, str | None, float, str]] = state.pop("sources")
         self.__dict__.update(state)
-        self.sources = [open_rlds(p, image_key=k, weight=w, split=sp) for p, k, w, sp in self.sources]
+        self.sources = [open_rlds(p, image_key=k, weight=w, split=sp) for p, k, w, sp in saved]
 
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()

@@ -66,6 +66,7 @@ class VideoTokenizer(nn.Module):
     def decode_frame(self, tokens_BN: torch.Tensor, cache: TemporalCache) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One new frame [B, H, W, 3] after the cached ones, and its keys/values [L, X, H, D]."""
         h, k, v = self.decoder.step(self._decoder_in(self.quantizer.lookup(tokens_BN)), cache)
+        assert h is not None  # only a keys/values-only step leaves it out
         return self._to_pixels(h[:, None])[:, 0], k, v
 
     def empty_decoder_cache(self, batch: int, device: torch.device | str = "cpu") -> TemporalCache:

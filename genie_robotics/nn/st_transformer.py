@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -66,10 +67,18 @@ class TemporalCache:
     def frames(self) -> int:
         return int(self.valid_C.sum())
 
+    def _writable(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(keys, values, rotated keys, swapped keys) of a cache made by `empty`; a `readable` one has none."""
+        keys, values, rotated, swapped = self.keys_LXHCD, self.values_LXHCD, self.rotated_keys_LXHCD, self.swapped_keys_LXHCD
+        if keys is None or swapped is None or not isinstance(values, torch.Tensor) or not isinstance(rotated, torch.Tensor):
+            raise ValueError("a readable cache (an exported graph's inputs) cannot be cloned or appended to")
+        return keys, values, rotated, swapped
+
     def clone(self) -> TemporalCache:
         """An independent copy (appending to either leaves the other as it was)."""
-        return TemporalCache(*(t.clone() for t in (self.keys_LXHCD, self.values_LXHCD, self.valid_C,
-                                                    self.rotated_keys_LXHCD, self.swapped_keys_LXHCD)), self.newest)
+        keys, values, rotated, swapped = self._writable()
+        return TemporalCache(keys.clone(), values.clone(), self.valid_C.clone(), rotated.clone(), swapped.clone(),
+                             self.newest)
 
     @torch.no_grad()
     def append(self, keys_LXHD: torch.Tensor, values_LXHD: torch.Tensor) -> TemporalCache:
@@ -78,16 +87,17 @@ class TemporalCache:
         C = self.valid_C.numel()
         if C == 0:
             return self
+        keys, values, rotated, swapped = self._writable()
         slot = (self.newest + 1) % C
-        self.keys_LXHCD[:, :, :, slot] = keys_LXHD
-        self.swapped_keys_LXHCD[:, :, :, slot] = swap_halves(keys_LXHD)
-        self.values_LXHCD[:, :, :, slot] = values_LXHD
+        keys[:, :, :, slot] = keys_LXHD
+        swapped[:, :, :, slot] = swap_halves(keys_LXHD)
+        values[:, :, :, slot] = values_LXHD
         self.valid_C[slot] = True
         self.newest = slot
         # The newest frame is at distance -1 from the next one, the frame before it at -2, ...
         age_C = (slot - torch.arange(C, device=self.valid_C.device)) % C
-        cos_CD, sin_CD = rotary_angles(-1 - age_C, self.keys_LXHCD.shape[-1])
-        rotate_into(self.rotated_keys_LXHCD, self.keys_LXHCD, self.swapped_keys_LXHCD, cos_CD, sin_CD)
+        cos_CD, sin_CD = rotary_angles(-1 - age_C, keys.shape[-1])
+        rotate_into(rotated, keys, swapped, cos_CD, sin_CD)
         return self
 
 
@@ -168,9 +178,12 @@ class STTransformer(nn.Module):
         new_keys, new_values = [], []
         bias_C = torch.zeros(cache.valid_C.shape, device=x_BND.device).masked_fill(~cache.valid_C, float("-inf"))
         last = len(self.blocks) - 1
-        for layer, block in enumerate(self.blocks):
-            x_BND, k, v = block.step(x_BND, cache.rotated_keys_LXHCD[layer], cache.values_LXHCD[layer], bias_C,
-                                     keys_values_only=keys_values_only and layer == last)
+        out_BND: torch.Tensor | None = x_BND
+        for layer, block in enumerate(cast("list[STBlock]", self.blocks)):
+            out_BND, k, v = block.step(x_BND, cache.rotated_keys_LXHCD[layer], cache.values_LXHCD[layer], bias_C,
+                                       keys_values_only=keys_values_only and layer == last)
+            if out_BND is not None:  # only the last layer's output is left out, in a commit
+                x_BND = out_BND
             new_keys.append(k)
             new_values.append(v)
-        return None if x_BND is None else self.norm(x_BND), torch.stack(new_keys), torch.stack(new_values)
+        return None if out_BND is None else self.norm(out_BND), torch.stack(new_keys), torch.stack(new_values)

@@ -31,6 +31,8 @@ def _data_parallel() -> bool:
 
 
 class VectorQuantizer(nn.Module):
+    usage: torch.Tensor  # buffer [K]: EMA share of inputs assigned to each code
+
     def __init__(self, cfg: QuantizerConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -101,7 +103,8 @@ class VectorQuantizer(nn.Module):
         if n < k:
             raise ValueError(f"refitting {k} codes needs at least {k} inputs, got {n}")
         generator = torch.Generator().manual_seed(seed)
-        best_fit, best_KD = -2.0, None
+        best_fit = -2.0
+        best_KD: torch.Tensor | None = None
         for _ in range(restarts):
             centres = [z_ND[torch.randint(n, (1,), generator=generator)].squeeze(0)]
             for _ in range(k - 1):  # k-means++ on cosine distance
@@ -116,6 +119,8 @@ class VectorQuantizer(nn.Module):
             fit = float((z_ND @ centres_KD.t()).max(1).values.mean())
             if fit > best_fit:
                 best_fit, best_KD = fit, centres_KD
+        if best_KD is None:
+            raise ValueError(f"restarts must be >= 1, got {restarts}")
         self.codebook.data.copy_(best_KD.to(self.codebook.dtype))
         counts = torch.bincount((z_ND @ best_KD.t()).argmax(1), minlength=k).float()
         self.usage.copy_(counts / counts.sum())

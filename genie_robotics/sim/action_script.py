@@ -24,6 +24,6 @@ def parse_script(text: str) -> list[int | str]:
 
 def check_script(script: list[int | str], num_actions: int) -> None:
     """GenieError naming the first item that is not a latent action of this model."""
-    bad = next((item for item in script if item != "r" and not 0 <= item < num_actions), None)
+    bad = next((item for item in script if isinstance(item, int) and not 0 <= item < num_actions), None)
     if bad is not None:
         raise GenieError(f"action script item {bad} is not a latent action of this model (0-{num_actions - 1})")

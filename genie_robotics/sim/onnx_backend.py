@@ -17,6 +17,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,7 +113,7 @@ class OnnxBackend(RolloutBackend):
             self._reads[name] = [n in present for n in self.meta["graphs"][name]["inputs"]]
         self._scratch: dict[tuple[str, int], list[torch.Tensor]] = {}  # reused outputs, see `_run`
         # One IO binding per graph, with what each of its names is bound to (see `_bind_once`).
-        self._bindings = {name: (sess.io_binding(), {}) for name, sess in self.sessions.items()}
+        self._bindings: dict[str, tuple[Any, dict[str, Any]]] = {name: (sess.io_binding(), {}) for name, sess in self.sessions.items()}
 
     def check_batch(self, batch: int) -> None:
         if batch != 1 and not self.meta.get("dynamic_batch"):
@@ -155,8 +156,8 @@ class OnnxBackend(RolloutBackend):
         read at once: fresh ones cost ~0.6 ms per MaskGIT iteration to allocate and first touch)."""
         session = self.sessions[name]
         binding, bound = self._bindings[name]
-        inputs = [x.to(self.device).contiguous() for x in inputs]  # kept alive until the run ends
-        for input_name, x, read in zip(self.meta["graphs"][name]["inputs"], inputs, self._reads[name]):
+        on_device = [x.to(self.device).contiguous() for x in inputs]  # kept alive until the run ends
+        for input_name, x, read in zip(self.meta["graphs"][name]["inputs"], on_device, self._reads[name]):
             if read:
                 self._bind_once(binding, bound, input_name, x, binding.bind_input)
         B = inputs[0].shape[0]  # every graph's first input (frame or tokens) is batch-major

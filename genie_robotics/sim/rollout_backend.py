@@ -154,7 +154,7 @@ class FullHistoryBackend(TorchBackend):
         return History(), History()
 
     def _extended(self, tokens_BN, actions_B, history: History) -> History:
-        if history.tokens_BTN is None:  # the prompt
+        if history.tokens_BTN is None or history.codes_BTD is None:  # the prompt (both set together)
             code_dim = self.cfg.lam.quantizer.code_dim
             return History(tokens_BN[:, None], torch.zeros(tokens_BN.shape[0], 0, code_dim, device=self.device))
         return History(torch.cat((history.tokens_BTN, tokens_BN[:, None]), dim=1),

@@ -184,13 +184,11 @@ class WorldModel:
         Or `command=`: the robot's end-effector displacement over one frame (`world_vector`, metres;
         [3], or [B, 3] one per rollout), mapped to a latent action by the command map.
         `last_actions` holds the latent actions taken."""
-        if self.state is None:
-            raise GenieError("call reset(prompt) before step(action)")
+        state, backend = self._rollout_state(), self.backend
         if (action is None) == (command is None):
             raise GenieError("step takes a latent action or a command=, exactly one of them")
         if command is not None:
             action = self.command_actions(command)
-        state, backend = self.state, self.backend
         actions_B = self._action_batch(action).expand(state.batch)
         self.last_actions = actions_B.cpu().numpy()
         with self._host_threads():
@@ -205,6 +203,11 @@ class WorldModel:
             state.frames += 1
             return self._out(frame_BHWC, state.single)
 
+    def _rollout_state(self) -> RolloutState:
+        if self.state is None:
+            raise GenieError("call reset(prompt) before step(action)")
+        return self.state
+
     def warm_up(self, prompt) -> float:
         """One throwaway reset and step at `prompt`'s batch size, then the sampler seeded again:
         a compiled backend compiles here (about a minute on 2 CPU cores) and ONNX Runtime makes
@@ -212,7 +215,7 @@ class WorldModel:
         stay what they would have been. Seconds it took; call `reset` next."""
         start = time.perf_counter()
         self.reset(prompt)
-        self.step(np.zeros(self.state.batch, np.int64))
+        self.step(np.zeros(self._rollout_state().batch, np.int64))
         self.generator.manual_seed(self.seed)
         self.state = None
         return time.perf_counter() - start
@@ -228,7 +231,7 @@ class WorldModel:
             first = first[None]
         if actions.shape[0] != first.shape[0]:
             raise GenieError(f"{actions.shape[0]} action rows for {first.shape[0]} prompts")
-        self.state.single = False
+        self._rollout_state().single = False
         frames = [first] + [self.step(actions[:, t]) for t in range(actions.shape[1])]
         return np.stack(frames, axis=1)
 
@@ -271,8 +274,8 @@ def load_world_model(path: str | Path, backend: str = "auto", providers: list[st
             raise GenieError(f"{path} is exported for batch 1; export with --dynamic-batch to roll out several worlds")
         return _with_command_map(WorldModel(onnx, **sampling), path, onnx.meta.get("lam_digest"))
     with tempfile.TemporaryDirectory(prefix="genie_onnx_") as tmp:
-        world = WorldModel(OnnxBackend(export_onnx(path, tmp, dynamic_batch=batched), providers), **sampling)
-        return _with_command_map(world, Path(tmp), world.backend.meta.get("lam_digest"))
+        exported = OnnxBackend(export_onnx(path, tmp, dynamic_batch=batched), providers)
+        return _with_command_map(WorldModel(exported, **sampling), Path(tmp), exported.meta.get("lam_digest"))
 
 
 def _with_command_map(world: WorldModel, directory: Path, lam_digest: str | None) -> WorldModel:

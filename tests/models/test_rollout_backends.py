@@ -17,7 +17,8 @@ CANDIDATES = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(CANDIDATES))
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.compile) if name == "torch-compiled" else name
+                                        for name in sorted(CANDIDATES)])
 def candidate(request, exported):
     """(a fast backend on `exported`'s weights, eager PyTorch on the same)."""
     genie, export_dir = exported
@@ -81,6 +82,7 @@ def test_probabilities_at_the_sampling_temperature_match_eager(candidate, export
     assert (seen[0.5].amax(-1) > seen[2.0].amax(-1)).all()  # colder: sharper
 
 
+@pytest.mark.compile
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the compiled path on a GPU uses CUDA graphs "
                                                           "(mode reduce-overhead), which do not exist on CPU")
 def test_compiled_cuda_graph_rollout_equals_eager_on_the_gpu(exported):

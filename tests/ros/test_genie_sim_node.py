@@ -15,6 +15,8 @@ from ros_nodes.camera import intrinsics, trained_camera_fovy_deg  # noqa: E402
 from ros_nodes.client import GenieSimClient, stamp_seconds  # noqa: E402
 from ros_nodes.images import image_to_rgb as image_msg_to_array  # noqa: E402
 
+pytestmark = pytest.mark.ros  # every test starts genie_sim node processes
+
 
 @pytest.fixture
 def ros_env(tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ def _losses(run, stage):
     return [json.loads(line)["loss"] for line in (run / stage / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.deepspeed
 def test_two_cpu_processes_train_every_phase(tmp_path, mujoco_dir):
     run = tmp_path / "run"
     for stage, steps in (("tokenizer", 8), ("lam", 6), ("dynamics", 6)):
@@ -44,6 +45,7 @@ def test_two_cpu_processes_train_every_phase(tmp_path, mujoco_dir):
     assert genie.cfg == preset("tiny")
 
 
+@pytest.mark.deepspeed
 def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path, mujoco_dir):
     common = ["--stage", "tokenizer", "--data", str(mujoco_dir), "--steps", "4", "--save-every", "100", *fast()]
     straight = _train(*common, "--out", str(tmp_path / "straight"))
@@ -59,6 +61,7 @@ def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path, mujoco_dir):
     assert _losses(tmp_path / "straight", "tokenizer") == _losses(tmp_path / "resumed", "tokenizer")
 
 
+@pytest.mark.deepspeed
 def test_non_finite_loss_stops_with_the_step_and_saves_nothing(tmp_path, mujoco_dir):
     out = _train("--stage", "tokenizer", "--data", str(mujoco_dir), "--out", str(tmp_path / "r"), "--steps", "20",
                  *fast(lr="1e12"), "--save-every", "100")
@@ -67,6 +70,7 @@ def test_non_finite_loss_stops_with_the_step_and_saves_nothing(tmp_path, mujoco_
     assert not (tmp_path / "r" / "export").exists()
 
 
+@pytest.mark.deepspeed
 @pytest.mark.parametrize("args,message", [
     (["--data", "/nonexistent/ds"], "does not exist"),
     (["--preset", "gigantic"], "unknown preset 'gigantic'"),
@@ -85,6 +89,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, mujoco_dir, args, message):
     assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
 
 
+@pytest.mark.deepspeed
 @pytest.mark.parametrize("stage", ["lam", "dynamics"])
 def test_later_phases_need_the_earlier_ones(tmp_path, mujoco_dir, stage):
     out = _train("--stage", stage, "--data", str(mujoco_dir), "--out", str(tmp_path / "run"))
