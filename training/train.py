@@ -34,14 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genie_robotics.cli.arguments import (
-    OneLineParser,
-    add_options,
-    add_verbosity,
-    configure_logging,
-    options_from,
-    verbosity,
-)
+from genie_robotics.cli.arguments import OneLineParser, add_options, add_verbosity, configure_logging, options_from, verbosity
 from genie_robotics.core.atomic_files import atomic_write_text
 from genie_robotics.core.checkpoint_files import save_checkpoint
 from genie_robotics.core.config import GenieConfig, preset

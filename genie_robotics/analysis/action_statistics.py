@@ -1,4 +1,4 @@
-"""How latent actions relate to true robot actions (see DESIGN.md, "latent-action consistency").
+"""How latent actions relate to true robot actions (the probe's statistics; README, "Evaluate, probe, generate").
 
 The LAM learns discrete codes without labels, so nothing ties code 3 to "move left". These
 statistics ask whether the codes (or the continuous latents before quantisation) carry the

@@ -48,7 +48,7 @@ class DemoOptions:
     in_process: bool = flags.option(False, help="roll out all actions as one PyTorch batch in this process, without ROS or ONNX")
     backend: str = flags.option("onnx", choices=[b for b in BACKENDS if b != "auto"],
                                 help="what the node runs: the ONNX export on ONNX Runtime, or the checkpoint on PyTorch "
-                                     "(torch-compiled: through torch.compile, about a minute to compile first)")
+                                     "(torch-compiled: through torch.compile, which compiles first)")
     timeout: float = flags.option(180.0, parse=flags.positive_float, help="seconds to wait for the node to come up and for any one frame")
 
 

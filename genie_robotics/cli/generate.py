@@ -77,8 +77,8 @@ class GenerateOptions:
     seed: int = flags.seed_option()
     device: str = flags.device_option()
     compile: bool = flags.option(False, help="run the dynamics model and decoder through torch.compile (CUDA graphs on "
-                                             "a GPU); compiling takes about a minute on 2 CPU cores, where at batch 8 "
-                                             "it gains little (bench/README.md)")
+                                             "a GPU); it compiles first, and on CPU at larger batches it gains little "
+                                             "(bench/README.md)")
     progress: bool = flags.progress_option()
 
 

@@ -8,14 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from genie_robotics.cli.arguments import (
-    OneLineParser,
-    add_options,
-    add_verbosity,
-    configure_logging,
-    options_from,
-    verbosity,
-)
+from genie_robotics.cli.arguments import OneLineParser, add_options, add_verbosity, configure_logging, options_from, verbosity
 from genie_robotics.core.config import PRESETS
 from genie_robotics.core.errors import GenieError
 from genie_robotics.core.options import option, positive_int, progress_option

@@ -35,7 +35,7 @@ class PlayOptions:
     record: Path | None = flags.path_option(None, help="write what is shown to out.gif, out.mp4 or out.avi")
     backend: str = flags.option("auto", choices=list(BACKENDS),
                                 help="auto: ONNX Runtime for an export directory, PyTorch for a checkpoint; "
-                                     "torch-compiled: PyTorch through torch.compile (about a minute to compile at the start)")
+                                     "torch-compiled: PyTorch through torch.compile (it compiles at the start)")
     maskgit_steps: int | None = flags.maskgit_steps_option()
     temperature: float | None = flags.temperature_option()
     seed: int = flags.seed_option()

@@ -2,7 +2,7 @@
 
 Nothing can be downloaded here, so this is the project's offline source of robot video. The
 scene is dm_control's planar `manipulator` (an arm with a gripper, a ball or peg, a target):
-it renders at ~100 frames/s at 256x320 with software GL on 2 cores (the Jaco arm manages ~25),
+it renders fast with software GL (several times faster than the Jaco arm; `bench/data.py`),
 and its 5 actuators (root, shoulder, elbow, wrist, grasp) give low-dimensional true actions
 that the probe can compare latent actions with. Frames are 10 FPS, as in Genie.
 

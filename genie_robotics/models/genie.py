@@ -4,7 +4,7 @@ losses of the training phases.
 The paper trains the tokenizer first, then the LAM and the dynamics model together. Here the
 second phase is split in two: the LAM is trained alone, then frozen while the dynamics model
 learns on its codes. Co-trained from step 0, the dynamics model chases codes whose meaning
-still shifts, and on CPU budgets it learned to ignore them (shared/DESIGN.md); with a frozen
+still shifts, and on CPU budgets it learned to ignore them (README, "Training"); with a frozen
 LAM every code means one thing for the whole dynamics phase. The tokenizer and the LAM are
 independent (tokens vs pixels), so their phases may run in either order."""
 from __future__ import annotations

@@ -6,7 +6,7 @@ per step. A causal ST-transformer runs over them and the latent a[t] is read fro
 token, so it sees frames <= t+1 only. A VQ with |A| = 8 codes turns it into a latent action.
 
 The decoder sees frame t ALONE (no history) plus a[t] and must draw frame t+1. Two known
-failures shaped this (shared/DESIGN.md): a decoder that can copy past frames, scored by a plain
+failures shaped this (README, "Model"): a decoder that can copy past frames, scored by a plain
 MSE on frames where a small arm moves, learns to ignore the latent; and a latent pooled over
 all patches averages the arm's motion away. So the decoder is starved of the past, the latent
 comes from a token that attends to the moving patches, and the reconstruction loss weighs the

@@ -140,7 +140,7 @@ class OnnxBackend(RolloutBackend):
     def _bind_once(self, binding, bound: dict, io_name: str, tensor: torch.Tensor, bind) -> None:
         """Bind `tensor` to `io_name` unless the same memory and shape are bound already: the
         caches stay put through a frame's MaskGIT iterations, and rebinding all 11 inputs and 3
-        outputs cost ~0.3 ms per run."""
+        outputs on every run was a measurable share of a step (bench/README.md)."""
         where = self._bind(tensor)
         if bound.get(io_name) != where:
             bind(io_name, *where)
@@ -153,7 +153,7 @@ class OnnxBackend(RolloutBackend):
     def _run(self, name: str, *inputs: torch.Tensor, scratch: bool = False) -> list[torch.Tensor]:
         """Run one graph with inputs and outputs bound in place on `self.device`. `scratch`: write
         the outputs into buffers that the next scratch run of this graph overwrites (for outputs
-        read at once: fresh ones cost ~0.6 ms per MaskGIT iteration to allocate and first touch)."""
+        read at once: fresh ones are allocated and first touched on every MaskGIT iteration otherwise)."""
         session = self.sessions[name]
         binding, bound = self._bindings[name]
         on_device = [x.to(self.device).contiguous() for x in inputs]  # kept alive until the run ends

@@ -86,9 +86,9 @@ class TorchBackend(RolloutBackend):
 
     `compile`: run the dynamics and decoder calls through torch.compile (Inductor; on CUDA with
     CUDA graphs). The ring cache keeps every shape fixed, so each call kind compiles once per
-    batch size (about a minute in all on 2 CPU cores, paid at the first reset and step, or in
-    `WorldModel.warm_up`); a batch-1 MaskGIT iteration then runs ~1.5x faster than eager there,
-    while at batch 8 the matrix products dominate and the gain is small (bench/README.md).
+    batch size, paid at the first reset and step, or in `WorldModel.warm_up`. The gain is largest
+    at batch 1, where per-call overhead dominates; at larger batches the matrix products do
+    (measured in bench/README.md).
     """
 
     def __init__(self, genie: Genie, device: torch.device | str = "cpu", compile: bool = False) -> None:

@@ -210,7 +210,7 @@ class WorldModel:
 
     def warm_up(self, prompt) -> float:
         """One throwaway reset and step at `prompt`'s batch size, then the sampler seeded again:
-        a compiled backend compiles here (about a minute on 2 CPU cores) and ONNX Runtime makes
+        a compiled backend compiles here and ONNX Runtime makes
         its first-run allocations, so the first real frame is not slowed, and a seed's rollouts
         stay what they would have been. Seconds it took; call `reset` next."""
         start = time.perf_counter()
