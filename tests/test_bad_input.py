@@ -129,6 +129,7 @@ class _Planted:
         return os.system, (f"touch {self.marker}",)
 
 
+@pytest.mark.deepspeed
 def test_resume_refuses_a_planted_pickle_and_runs_nothing(tmp_path, mujoco_dir):
     run = tmp_path / "run"
     common = ["train", "--stage", "tokenizer", "--data", mujoco_dir, "--out", run, "--steps", "4", "--save-every", "2",
@@ -150,6 +151,7 @@ def _file_size_limit(limit):
     return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+@pytest.mark.deepspeed
 def test_a_failed_checkpoint_write_is_one_line_and_keeps_the_last_good_one(tmp_path, mujoco_dir):
     run = tmp_path / "run"
     common = ["train", "--stage", "tokenizer", "--data", mujoco_dir, "--out", run, "--steps", "4", "--save-every", "2",
