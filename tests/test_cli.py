@@ -76,6 +76,7 @@ def test_help_lists_the_commands():
     assert run.returncode == 0 and "info" in run.stdout and "demo" in run.stdout
 
 
+@pytest.mark.slow
 def test_generate_then_probe_from_the_command_line(tmp_path, mujoco_dir):
     """The CLI wiring of generate and probe (their behaviour is tested in test_generate / test_probe)."""
     from genie_robotics.core.assets import SHIPPED_CHECKPOINT

@@ -82,6 +82,7 @@ def test_labelled_episodes_give_one_command_per_transition(tiny_genie, mujoco_di
     assert np.abs(labelled.commands_NF[:, :3]).max() <= 0.05
 
 
+@pytest.mark.slow
 def test_fit_command_map_command_writes_the_map_beside_the_weights(tiny_genie, mujoco_dir, tmp_path):
     import subprocess
     import sys

@@ -4,10 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCORES = ("random", "bc_200", "bc_oracle_all", "latent_policy_200")
 
 
+@pytest.mark.slow
 def test_policy_pretraining_quick(tmp_path):
     run = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "policy_pretraining.py"), "--quick", "--out", str(tmp_path)],

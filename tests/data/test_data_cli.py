@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 
@@ -9,6 +10,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "genie_robotics.cli", *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_render_then_inspect(tmp_path):
     out = tmp_path / "mj"
     run = _cli("data", "render", "--out", str(out), "--episodes", "2", "--steps", "6", "--size", "40x48",

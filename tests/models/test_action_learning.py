@@ -9,6 +9,7 @@ import dataclasses
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from genie_robotics.analysis.action_statistics import code_usage, normalized_mutual_information
@@ -21,6 +22,7 @@ SIZE, FRAMES = 48, 4  # at 32x32 the gripper is a few pixels and the LAM learns 
 STEPS = 350
 
 
+@pytest.mark.slow
 def test_lam_learns_planted_actions_quickly():
     """~50 s on 2 cores. At a constant learning rate from step 0 the held-out NMI here rises
     steadily: 0.42 after 250 steps, 0.64 after 300, 0.68 after 350, 0.73 after 400."""

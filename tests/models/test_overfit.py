@@ -1,5 +1,6 @@
 """Overfitting sanity: a handful of rendered clips, each phase trained briefly on CPU."""
 import numpy as np
+import pytest
 import torch
 
 from genie_robotics.models.genie import Genie
@@ -10,6 +11,7 @@ from tests.helpers import small_config
 from tests.synthetic_scene import render_episodes
 
 
+@pytest.mark.slow
 def test_tokenizer_lam_and_dynamics_learn_a_handful_of_clips():
     """Each phase in turn; the LAM is frozen while the dynamics model trains."""
     torch.manual_seed(0)
