@@ -60,9 +60,9 @@ class GenieSimClient:
 
     def send_action(self, action: int, timeout: float = 60.0):
         """Publish one latent action and wait for the frame it produces (None on timeout)."""
-        seen = len(self.images)
+        sent_at = self._now()
         self.action_pub.publish(self.UInt8(data=int(action)))
-        return self.images[seen] if self.spin_until(lambda: len(self.images) > seen, timeout) else None
+        return self._frame_after(sent_at, timeout)
 
     def send_command(self, vx: float, vz: float, frame: str = "genie_base", vy: float = 0.0, timeout: float = 60.0):
         """Publish one end-effector velocity (m/s, x right and z up in the image plane) and wait for
@@ -71,19 +71,29 @@ class GenieSimClient:
         msg.header.frame_id = frame
         msg.header.stamp = self.node.get_clock().now().to_msg()
         msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = float(vx), float(vy), float(vz)
-        seen = len(self.images)
+        sent_at = self._now()
         self.command_pub.publish(msg)
-        return self.images[seen] if self.spin_until(lambda: len(self.images) > seen, timeout) else None
+        return self._frame_after(sent_at, timeout)
 
     def reset(self, timeout: float = 60.0):
         """Call the reset service and wait for the restarted prompt frame (None on timeout)."""
         if not self.reset_client.wait_for_service(timeout_sec=timeout):
             return None
-        seen = len(self.images)
+        sent_at = self._now()
         future = self.reset_client.call_async(self.Trigger.Request())
-        if not self.spin_until(lambda: future.done() and len(self.images) > seen, timeout):
+        if not self.spin_until(future.done, timeout):
             return None
-        return self.images[seen]
+        return self._frame_after(sent_at, timeout)
+
+    def _now(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def _frame_after(self, sent_at: float, timeout: float):
+        """The first frame stamped at or after `sent_at` (None on timeout). A frame published before
+        the request (the node's start-up prompt, say) can arrive late; its stamp tells it apart."""
+        def first():
+            return next((m for m in self.images if stamp_seconds(m) >= sent_at), None)
+        return first() if self.spin_until(lambda: first() is not None, timeout) else None
 
     def set_parameters(self, timeout: float = 30.0, **values) -> list | None:
         """`ros2 param set` on the node: SetParameters results (successful, reason), None on timeout."""
