@@ -89,3 +89,21 @@ def test_a_missing_required_field_is_named():
     del data["lam"]["encoder"]["heads"]
     with pytest.raises(GenieError, match="missing TransformerConfig keys: \\['heads'\\]"):
         GenieConfig.from_dict(data)
+
+
+def test_sampling_and_training_settings_do_not_make_weights_incompatible():
+    """`train --init CKPT --preset tiny`: a checkpoint whose sampling defaults were measured and
+    stored (1 step, T 0.5) still fits the preset (25 steps, T 2); a wider model does not."""
+    import dataclasses
+
+    base = preset("tiny")
+    measured = dataclasses.replace(base, dynamics=dataclasses.replace(
+        base.dynamics, maskgit_steps=1, temperature=0.5, context_noise_max=0.2, mask_rate_min=0.3))
+    assert base.weight_differences(measured) == []
+    kept = base.with_sampling_of(measured)
+    assert (kept.dynamics.maskgit_steps, kept.dynamics.temperature) == (1, 0.5)
+    assert kept.dynamics.context_noise_max == base.dynamics.context_noise_max  # training settings: the preset's
+    wider = dataclasses.replace(base, dynamics=dataclasses.replace(
+        base.dynamics, transformer=dataclasses.replace(base.dynamics.transformer, dim=96)))
+    assert base.weight_differences(wider) == ["dynamics.transformer.dim"]
+    assert base.weight_differences(preset("small")) != []

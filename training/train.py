@@ -36,7 +36,7 @@ from torch import nn
 
 from genie_robotics.cli.arguments import OneLineParser, add_options, add_verbosity, configure_logging, options_from, verbosity
 from genie_robotics.core.atomic_files import atomic_write_text
-from genie_robotics.core.checkpoint_files import save_checkpoint
+from genie_robotics.core.checkpoint_files import load_config, save_checkpoint
 from genie_robotics.core.config import GenieConfig, preset
 from genie_robotics.core.errors import GenieError
 from genie_robotics.core.options import (
@@ -302,11 +302,19 @@ class StageRun:
 
         opts = self.opts
         torch.manual_seed(opts.seed)  # same initial weights on every rank
-        genie = Genie(self.cfg)
+        init = None
         if opts.stage != "tokenizer" and not opts.resume:
             init = load_checkpoint(opts.init or self.run.export)
-            if init.cfg != self.cfg:
-                raise GenieError(f"{opts.init or self.run.export} was trained with another model config than --preset/--config")
+            differ = self.cfg.weight_differences(init.cfg)
+            if differ:
+                raise GenieError(f"{opts.init or self.run.export} was trained with another model config than "
+                                 f"--preset/--config: {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''} differ")
+            # The init's sampling defaults were measured on its weights: they stay.
+            self.cfg = self.cfg.with_sampling_of(init.cfg)
+        elif opts.resume and (self.run.export / "model.safetensors").is_file():  # as exported before the interruption
+            self.cfg = self.cfg.with_sampling_of(load_config(self.run.export))
+        genie = Genie(self.cfg)
+        if init is not None:
             genie.load_state_dict(init.state_dict())
         trainable = genie.trainable_parameters(opts.stage)
         trainable_ids = {id(p) for p in trainable}

@@ -135,6 +135,18 @@ class DynamicsConfig:
             raise ConfigFieldError("schedule", f"must be cosine or linear, got {self.schedule!r}")
 
 
+# Fields that say how to train or sample, not what the weights are.
+NOT_IN_WEIGHTS = frozenset({"maskgit_steps", "temperature", "schedule", "mask_rate_min", "mask_rate_max",
+                            "context_noise_max", "moving_weight", "usage_decay", "dead_fraction"})
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 @dataclass
 class GenieConfig:
     """The whole stack: frame size, context length and the three components."""
@@ -169,6 +181,21 @@ class GenieConfig:
     def tokens_per_frame(self) -> int:
         h, w = self.token_grid
         return h * w
+
+    def weight_differences(self, other: GenieConfig) -> list[str]:
+        """Dotted names of the fields whose difference makes `other`'s weights unusable here.
+
+        Sampling defaults and training-only settings (mask rates, context noise, loss weights,
+        codebook upkeep) are left out: a checkpoint trained with other values still fits."""
+        mine, theirs = _flatten(self.to_dict()), _flatten(other.to_dict())
+        return sorted(k for k in mine.keys() | theirs.keys()
+                      if k.split(".")[-1] not in NOT_IN_WEIGHTS and k != "name" and mine.get(k) != theirs.get(k))
+
+    def with_sampling_of(self, other: GenieConfig) -> GenieConfig:
+        """This config with `other`'s sampling defaults (MaskGIT steps, temperature, schedule)."""
+        d = other.dynamics
+        return dataclasses.replace(self, dynamics=dataclasses.replace(
+            self.dynamics, maskgit_steps=d.maskgit_steps, temperature=d.temperature, schedule=d.schedule))
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
