@@ -89,11 +89,11 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
     summary = generate(options_from(GenerateOptions, args))
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(summary.to_json(), end="")
     else:
-        print(f"wrote {summary['episodes']} episodes x {summary['steps']} steps ({summary['policy']} policy) to "
-              f"{summary['out']} at {summary['frames_per_s']} frames/s"
-              + (f"; mapped real actions from {summary['action_map']['dataset']}" if summary["action_map"] else ""))
+        print(f"wrote {summary.episodes} episodes x {summary.steps} steps ({summary.policy} policy) to "
+              f"{summary.out} at {summary.frames_per_s} frames/s"
+              + (f"; mapped real actions from {summary.action_map.dataset}" if summary.action_map else ""))
 
 
 def _cmd_fit_command_map(args: argparse.Namespace) -> None:
