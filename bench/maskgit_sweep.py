@@ -39,13 +39,13 @@ def quality_rows(checkpoint: str, data: str, episodes: int, steps: list[int], te
         for s in steps:
             opts = dataclasses.replace(base, maskgit_steps=s, temperature=temperature)
             with torch.no_grad():
-                result, _, _ = rollout_quality(genie, clips, opts, temperature)
-            moving = [v for v in result["moving_psnr"] if v is not None]
+                quality, _, _ = rollout_quality(genie, clips, opts, temperature)
+            moving = [v for v in quality.moving_psnr if v is not None]
             rows.append({"maskgit_steps": s, "temperature": temperature,
-                         "rollout_psnr": round(float(np.mean(result["rollout_psnr"])), 3),
+                         "rollout_psnr": round(float(np.mean(quality.rollout_psnr)), 3),
                          "moving_psnr": round(float(np.mean(moving)), 3),
-                         "delta_psnr_t4": round(result["delta_psnr_t4"], 3),
-                         "rollout_psnr_by_t": [round(v, 2) for v in result["rollout_psnr"]]})
+                         "delta_psnr_t4": round(quality.delta_psnr_t4, 3),
+                         "rollout_psnr_by_t": [round(v, 2) for v in quality.rollout_psnr]})
     return rows
 
 

@@ -32,7 +32,7 @@ from ros_nodes.camera import camera_info, trained_camera_fovy_deg
 from ros_nodes.commands import twist_to_displacement
 from ros_nodes.diagnostics import REPORT_PERIOD_S, STEP_WINDOW, RecentGrowth, rate_window_s, world_model_status
 from ros_nodes.images import image_to_rgb, rgb_to_image
-from ros_nodes.parameters import PARAMETERS, Parameter, sampling_override, sampling_overrides
+from ros_nodes.parameters import PARAMETERS, NodeParameters, Parameter, sampling_override
 
 ACTION_QUEUE_DEPTH = 10  # newest actions kept while a frame is being generated; older ones dropped
 RESET_QUEUE_DEPTH = 1000  # reset requests kept: bursts of hundreds are all answered
@@ -55,24 +55,32 @@ class GenieSimNode(Node):
         super().__init__("genie_sim")
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, spec.default, descriptor(name, spec))
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}
-        self.num_envs = int(p["num_envs"])
-        self.world = load_world_model(p["model_dir"] or SHIPPED_CHECKPOINT, p["backend"],
-                                      [x for x in p["providers"] if x] or None, seed=int(p["seed"]),
-                                      batched=self.num_envs > 1,
-                                      **sampling_overrides(int(p["maskgit_steps"]), float(p["temperature"])))
+        params = NodeParameters.from_node(self)
+        self.num_envs = params.num_envs
+        self._load_world(params)
+        self._make_publishers(params)
+        self._make_subscriptions(params)
+        self._start(params)
+
+    def _load_world(self, params: NodeParameters) -> None:
+        """The world model, its camera and prompt, warmed up before any topic exists: a client that
+        discovers the node finds it ready (WorldModel.warm_up)."""
+        model_dir = params.model_dir or SHIPPED_CHECKPOINT
+        self.world = load_world_model(model_dir, params.backend, [x for x in params.providers if x] or None,
+                                      seed=params.seed, batched=self.num_envs > 1, **params.sampling)
         cfg = self.world.cfg
-        self.height, self.width, self.frame_id = cfg.height, cfg.width, p["frame_id"]
-        self.fovy_deg = float(p["fov_deg"]) or trained_camera_fovy_deg(Path(p["model_dir"] or SHIPPED_CHECKPOINT))
+        self.height, self.width, self.frame_id = cfg.height, cfg.width, params.frame_id
+        self.fovy_deg = params.fov_deg or trained_camera_fovy_deg(Path(model_dir))
         if not self.fovy_deg:
             self.get_logger().warning("no field of view known (no data.json beside the model, fov_deg 0): "
                                       "camera_info carries no intrinsics")
-        self.prompt = self._configured_prompt(p["prompt_image"])
-        # Before any topic exists: a client that discovers the node finds it ready (WorldModel.warm_up).
+        self.prompt = self._configured_prompt(params.prompt_image)
         seconds = self.world.warm_up(np.repeat(self.prompt[None], self.num_envs, axis=0))
         self.get_logger().info(f"warmed up in {seconds:.1f} s")
-        qos = qos_profile_sensor_data if p["sensor_qos"] else QoSProfile(depth=10)
-        # One world: the plain topics. Several: each world's topics under env_<i>/.
+
+    def _make_publishers(self, params: NodeParameters) -> None:
+        """One world: the plain topics. Several: each world's topics under env_<i>/."""
+        qos = qos_profile_sensor_data if params.sensor_qos else QoSProfile(depth=10)
         self.namespaces = [""] if self.num_envs == 1 else [f"env_{i}/" for i in range(self.num_envs)]
         self.image_pubs = [self.create_publisher(Image, f"{ns}camera/image", qos) for ns in self.namespaces]
         self.info_pubs = [self.create_publisher(CameraInfo, f"{ns}camera/camera_info", qos) for ns in self.namespaces]
@@ -82,10 +90,13 @@ class GenieSimNode(Node):
         self.frames_published = 0
         self.step_times_s: deque[float] = deque(maxlen=STEP_WINDOW)  # seconds per generated frame, newest last
         self.latent_pubs = [self.create_publisher(UInt8, f"{ns}latent_action", 10) for ns in self.namespaces]
+
+    def _make_subscriptions(self, params: NodeParameters) -> None:
+        """Each world's `action` (and `cmd`, when the model has a command map), `prompt` and the `reset` service."""
         for env, ns in enumerate(self.namespaces):
             self.create_subscription(UInt8, f"{ns}action", self._guarded("action", partial(self._on_action, env)),
                                      ACTION_QUEUE_DEPTH)
-        self.command_frame, self.max_command_speed = p["command_frame"], float(p["max_command_speed"])
+        self.command_frame, self.max_command_speed = params.command_frame, params.max_command_speed
         if self.world.command_map is not None:  # robot commands in, mapped to latent actions
             for env, ns in enumerate(self.namespaces):
                 self.create_subscription(TwistStamped, f"{ns}cmd", self._guarded("cmd", partial(self._on_command, env)),
@@ -94,7 +105,10 @@ class GenieSimNode(Node):
             self.get_logger().info("the model has no command_map.json: `cmd` is not subscribed (latent actions only)")
         self.create_subscription(Image, "prompt", self._guarded("prompt", self._on_prompt), 5)
         self.create_service(Trigger, "reset", self._on_reset, qos_profile=QoSProfile(depth=RESET_QUEUE_DEPTH))
-        self.mode = p["mode"]
+
+    def _start(self, params: NodeParameters) -> None:
+        """The prompt frame published, the timer (timer mode) and the diagnostics timer started."""
+        self.mode = params.mode
         if self.mode not in ("on_action", "timer"):
             self.get_logger().warning(f"unknown mode {self.mode!r}; using on_action")
             self.mode = "on_action"
@@ -105,14 +119,14 @@ class GenieSimNode(Node):
         self.at_prompt = True
         self.timer, self.target_fps = None, None
         if self.mode == "timer":
-            self._start_timer(float(p["fps"]))
+            self._start_timer(params.fps)
         self._restart_statistics()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.backend_name = self.world.backend.name  # "torch" or "onnx (<the provider it really runs on>)"
-        self.hardware_id = f"{cfg.name} on {self.world.device}"
+        self.hardware_id = f"{self.world.cfg.name} on {self.world.device}"
         self.create_timer(REPORT_PERIOD_S, self._guarded("diagnostics", self._publish_diagnostics))
-        self.get_logger().info(f"genie_sim ready: {cfg.name} {self.width}x{self.height}, {self.world.num_actions} "
-                               f"actions, backend {self.backend_name}, mode {self.mode}, "
+        self.get_logger().info(f"genie_sim ready: {self.world.cfg.name} {self.width}x{self.height}, "
+                               f"{self.world.num_actions} actions, backend {self.backend_name}, mode {self.mode}, "
                                f"{steps_phrase(self.world.maskgit_steps)}, temperature {self.world.temperature:g}")
 
     # --- parameters changed at run time -----------------------------------------------

@@ -5,7 +5,8 @@ Sampling settings default to "the checkpoint's value" (its config holds the meas
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,46 @@ PARAMETERS = {
     "num_envs": Parameter(1, "independent worlds stepped as one batch; above 1 each has its topics under env_<i>/ "
                              "(on_action mode steps once every world has an action)", (1, 256)),
 }
+
+
+@dataclass(frozen=True)
+class NodeParameters:
+    """The node's parameters as read at start-up, one typed field per entry of PARAMETERS (same order)."""
+
+    model_dir: str
+    backend: str
+    providers: list[str]
+    prompt_image: str
+    mode: str
+    fps: float
+    maskgit_steps: int
+    temperature: float
+    seed: int
+    frame_id: str
+    fov_deg: float
+    sensor_qos: bool
+    command_frame: str
+    max_command_speed: float
+    num_envs: int
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> NodeParameters:
+        """From {name: value}, each value made the type of its default (a list stays a list)."""
+        return cls(**{f.name: _typed(values[f.name], PARAMETERS[f.name].default) for f in fields(cls)})
+
+    @classmethod
+    def from_node(cls, node) -> NodeParameters:
+        """From a node that has declared every entry of PARAMETERS (`node.get_parameter(name).value`)."""
+        return cls.from_values({name: node.get_parameter(name).value for name in PARAMETERS})
+
+    @property
+    def sampling(self) -> dict:
+        """WorldModel keyword arguments of the sampling parameters (None = the checkpoint's)."""
+        return sampling_overrides(self.maskgit_steps, self.temperature)
+
+
+def _typed(value: Any, default: object) -> Any:
+    return list(value) if isinstance(default, list) else type(default)(value)
 
 
 def sampling_override(name: str, value: float) -> float | None:

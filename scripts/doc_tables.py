@@ -1,9 +1,12 @@
 """Tables of measured numbers in the docs, generated from the result files they report.
 
-A generated table sits between `<!-- generated: NAME -->` and `<!-- /generated -->` in a
-Markdown file; NAME picks the renderer and the result file below. `python scripts/doc_tables.py`
-rewrites every such block from its file; `--check` rewrites nothing and exits 1 naming each
-block that differs (tests/test_doc_tables.py runs it), so a table cannot drift from its file.
+A generated table sits between `<!-- generated: NAME from FILE[, FILE] by scripts/doc_tables.py -->`
+and `<!-- /generated -->` in a Markdown file; NAME picks the renderer and its result files in
+`TABLES`, and the opening marker is rewritten to name them. `python scripts/doc_tables.py`
+rewrites every such block from its files; `--check` rewrites nothing and exits 1 naming each
+block that differs (tests/test_doc_tables.py runs it), so a table cannot drift from its files.
+A measurement with no result file in the repository gets no table: the docs name the command
+that makes it instead. Reads JSON only: no model, no package import.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "bench/README.md", "examples/README.md")
-BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.S)
+BLOCK = re.compile(r"<!-- generated: (?P<name>[\w-]+)(?P<sources>[^\n]*?) -->\n(?P<body>.*?)<!-- /generated -->", re.S)
 
 
 def _f(value, digits: int = 1) -> str:
@@ -40,20 +43,62 @@ def gpu_check(result: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
-TABLES: dict[str, tuple[str, Callable[[dict], str]]] = {
-    "gpu_check": ("bench/results/gpu_check.json", gpu_check),
+def maskgit_sweep(sweep: dict) -> str:
+    """bench/maskgit_sweep.py's rows: quality and ONNX Runtime speed per MaskGIT step count."""
+    recommended = ", ".join(f"{steps} at temperature {t}" for t, steps in sweep.get("recommended_steps", {}).items())
+    lines = [f"`python bench/maskgit_sweep.py --data {sweep['data']} --episodes {sweep['episodes']}` "
+             f"(rollout PSNRs: the mean over t = 1…8; frames/s: ONNX Runtime, batch 1, full context). Recommended "
+             f"(fewest steps within {sweep['tolerance_db']:g} dB of the most steps on both PSNRs): {recommended or '–'}.",
+             "", "| MaskGIT steps | temperature | rollout PSNR (dB) | moving-region PSNR (dB) | ΔtPSNR t = 4 (dB) | "
+                 "frames/s |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['maskgit_steps']} | {r['temperature']:g} | {r['rollout_psnr']:.2f} | {r['moving_psnr']:.2f} | "
+              f"{r['delta_psnr_t4']:.2f} | {_f(r.get('onnx_frames_per_s'))} |" for r in sweep["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+def shipped_model(ev: dict, pr: dict) -> str:
+    """The shipped checkpoint's held-out figures (its eval.json and probe.json, as its model card reports them)."""
+    steps = ev["maskgit_steps"]
+    horizon = min(4, len(ev["rollout_psnr"]))
+
+    def gains(driven: list, still: list) -> str:
+        return ", ".join(_f(None if d is None or s is None else d - s) for d, s in zip(driven[:horizon], still[:horizon]))
+
+    heading = f" / {pr['nmi_heading']:.2f}" if pr.get("nmi_heading") is not None else ""
+    rows = [f"{ev['clips']} held-out episodes, {ev['horizon']}-step rollouts from their first frames at the "
+            f"checkpoint's defaults ({steps} MaskGIT step{'' if steps == 1 else 's'}, temperature {ev['temperature']:g}):",
+            "", "| measure | value |", "|---|---|",
+            f"| rollout driven by the LAM's actions − still frame (prompt held), t = 1…{horizon} | "
+            f"{gains(ev['rollout_psnr'], ev['baseline_copy_psnr'])} dB |",
+            f"| the same on the moving pixels, t = 1…{horizon} | "
+            f"{gains(ev['moving_psnr'], ev['baseline_copy_moving_psnr'])} dB |",
+            f"| ΔtPSNR t = 4 (LAM − random actions); at the paper's temperature 2 | {_f(ev['delta_psnr_t4'])} dB; "
+            f"{_f(ev['delta_psnr_t4_temp2'])} dB |",
+            f"| tokenizer PSNR / SSIM | {ev['tokenizer_psnr']:.1f} dB / {ev['tokenizer_ssim']:.3f} |",
+            f"| NMI(codes, true `{pr['action_target']}` clusters){' / (codes, true heading)' if heading else ''} | "
+            f"{_f(pr['nmi'], 2)}{heading} |"]
+    return "\n".join(rows) + "\n"
+
+
+SHIPPED = "genie_robotics/checkpoints/tiny"
+TABLES: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
+    "gpu_check": (("bench/results/gpu_check.json",), gpu_check),
+    "maskgit_sweep": (("bench/results/maskgit_sweep.json",), maskgit_sweep),
+    "shipped_model": ((f"{SHIPPED}/eval.json", f"{SHIPPED}/probe/probe.json"), shipped_model),
 }
 
 
 def render(name: str) -> str:
+    """The whole block of table `name`: its opening marker (naming its files) and its body."""
     if name not in TABLES:
         raise SystemExit(f"unknown generated table {name!r}; known: {', '.join(TABLES)}")
-    path, renderer = TABLES[name]
-    return renderer(json.loads((ROOT / path).read_text()))
+    paths, renderer = TABLES[name]
+    body = renderer(*(json.loads((ROOT / p).read_text()) for p in paths))
+    return f"<!-- generated: {name} from {', '.join(paths)} by scripts/doc_tables.py -->\n{body}<!-- /generated -->"
 
 
 def refresh(text: str) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + render(m.group("name")) + m.group(4), text)
+    return BLOCK.sub(lambda m: render(m.group("name")), text)
 
 
 def main(argv: list[str]) -> int:
@@ -71,7 +116,7 @@ def main(argv: list[str]) -> int:
     if stale and "--check" in argv:
         print(f"generated tables differ from their result files in: {', '.join(stale)} (run python scripts/doc_tables.py)")
         return 1
-    print(("rewrote " + ", ".join(stale)) if stale else "every generated table matches its result file")
+    print(("rewrote " + ", ".join(stale)) if stale else "every generated table matches its result files")
     return 0
 
 

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,15 @@ from genie_robotics.analysis.evaluation import (
     tokenizer_psnr,
 )
 from genie_robotics.nn.metrics import masked_psnr, pairwise_psnr, psnr
+
+# eval.json's keys in order, with a command map and an I3D (fvd, fvd_note); written before EvalResult existed.
+EVAL_JSON_KEYS = [
+    "model", "data", "part", "clips", "horizon", "maskgit_steps", "temperature", "seed", "command_map",
+    "tokenizer_psnr", "tokenizer_ssim", "rollout_psnr", "baseline_copy_psnr", "moving_psnr", "baseline_copy_moving_psnr",
+    "moving_fraction", "random_psnr", "random_moving_psnr", "commands_psnr", "commands_moving_psnr", "delta_psnr_t4",
+    "delta_psnr_t16", "delta_psnr_t32", "psnr_inferred_t4", "psnr_random_t4", "moving_threshold",
+    "zero_command_psnr_t8", "delta_psnr_t4_temp2", "fvd", "fvd_note", "seconds",
+]
 
 
 def test_psnr_of_known_error():
@@ -95,7 +106,6 @@ class _PooledFeatures(torch.nn.Module):
 
 
 def test_eval_end_to_end_on_rendered_episodes(tiny_genie, mujoco_dir, tmp_path):
-    import json
     import subprocess
     import sys
 
@@ -112,6 +122,7 @@ def test_eval_end_to_end_on_rendered_episodes(tiny_genie, mujoco_dir, tmp_path):
         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     result = json.loads((tmp_path / "eval.json").read_text())
+    assert list(result) == EVAL_JSON_KEYS  # the file's keys, in order, as before the result had a type
     assert result["clips"] == 3 and len(result["rollout_psnr"]) == 5
     assert 0 < result["tokenizer_ssim"] <= 1 and np.isfinite(result["tokenizer_psnr"])
     assert result["delta_psnr_t4"] == pytest.approx(result["psnr_inferred_t4"] - result["psnr_random_t4"])
@@ -147,9 +158,13 @@ def test_eval_at_temperature_2_reuses_its_delta_psnr(tiny_genie, mujoco_dir, tmp
     ckpt = save_checkpoint(tiny_genie, tmp_path / "ckpt")
     result = evaluate(EvalOptions(ckpt, [str(mujoco_dir)], episodes=2, horizon=4, maskgit_steps=1, temperature=2.0,
                                   batch=2, progress=False))
-    assert result["delta_psnr_t4_temp2"] == result["delta_psnr_t4"]
+    assert result.delta_psnr_t4_temp2 == result.quality.delta_psnr_t4
     # The ground truth differs from the prompt somewhere at every t: every moving-region PSNR is defined.
-    assert all(np.isfinite(v) for v in result["moving_psnr"] + result["baseline_copy_moving_psnr"])
+    assert all(np.isfinite(v) for v in result.quality.moving_psnr + result.quality.baseline_copy_moving_psnr)
+    # Without a command map or an I3D: those keys are null or absent, as in every eval.json before the type.
+    written = result.to_dict()
+    assert written["command_map"] is None and written["commands_psnr"] is None and "fvd" not in written
+    assert json.loads(result.to_json()) == written
 
 
 def test_eval_bad_input_is_one_line(mujoco_dir, tmp_path):

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -138,9 +140,13 @@ def test_fit_action_map_pairs_each_latent_with_the_action_at_the_earlier_frame(t
 def test_generate_from_rlds_prompts_round_trips(tiny_genie, model_dir, mujoco_dir, tmp_path):
     out = tmp_path / "gen"
     summary = generate(_opts(model_dir, mujoco_dir, out, episodes=3, steps=4, policy="uniform", seed=1, batch=2))
-    assert summary["episodes"] == 3 and summary["generated_frames"] == 3 * 3 and summary["prompts"] == 3
+    assert summary.episodes == 3 and summary.generated_frames == 3 * 3 and summary.prompts == 3
     expected = latent_action_policy("uniform", np.random.default_rng(1), 3, 4, 8)
-    assert summary["latent_action_counts"] == np.bincount(expected.ravel(), minlength=8).tolist()
+    assert summary.latent_action_counts == np.bincount(expected.ravel(), minlength=8).tolist()
+    written = json.loads(summary.to_json())  # `generate --json`: the keys, in order, as before the type
+    assert list(written) == ["out", "model", "episodes", "steps", "generated_frames", "frames_per_s", "policy", "seed",
+                             "prompts", "prompt_source", "latent_action_counts", "action_map", "seconds"]
+    assert written["action_map"] is None and written["latent_action_counts"] == summary.latent_action_counts
 
     builder, episodes = _episodes(out)
     assert builder.info.splits["train"].num_examples == 3 and len(episodes) == 3
@@ -190,7 +196,8 @@ def test_action_map_adds_the_mapped_real_action_to_every_step(tiny_genie, model_
     out = tmp_path / "gen"
     summary = generate(_opts(model_dir, mujoco_dir, out, episodes=2, steps=3, policy="sticky", seed=2,
                              action_map=mujoco_dir))
-    assert summary["action_map"]["action_dim"] == 5 and sum(summary["action_map"]["pairs_per_latent_action"]) == 4 * 7
+    assert summary.action_map.action_dim == 5 and sum(summary.action_map.pairs_per_latent_action) == 4 * 7
+    assert list(summary.to_dict()["action_map"]) == ["dataset", "action_keys", "action_dim", "pairs_per_latent_action"]
     amap = fit_action_map(load_checkpoint(model_dir), mujoco_dir)
     _, episodes = _episodes(out)
     for ep in episodes:
@@ -213,8 +220,8 @@ def test_a_checkpoint_with_a_command_map_writes_each_latent_actions_mean_command
     command_map = load_command_map(model_dir)
     out = tmp_path / "gen"
     summary = generate(_opts(model_dir, mujoco_dir, out, episodes=2, steps=3, seed=1))
-    assert summary["action_map"]["action_keys"] == ["world_vector", "gripper_closedness_action"]
-    assert "command map" in summary["action_map"]["dataset"]
+    assert summary.action_map.action_keys == ["world_vector", "gripper_closedness_action"]
+    assert "command map" in summary.action_map.dataset
     _, episodes = _episodes(out)
     for ep in episodes:
         for step in ep["steps"]:

@@ -5,28 +5,31 @@ import math
 import numpy as np
 import pytest
 
+from genie_robotics.analysis.flow_metrics import consistency_score, flow_summary, optical_flow
 from genie_robotics.analysis.latent_labels import Transitions
 from genie_robotics.analysis.latent_labels import windows as _windows
-from genie_robotics.analysis.probe import (
-    ProbeOptions,
-    consistency_score,
-    flow_summary,
-    optical_flow,
-    probe,
-    relate_to_true_actions,
-)
+from genie_robotics.analysis.probe import ProbeOptions, ProbeResult, probe
+from genie_robotics.analysis.true_actions import relate_to_true_actions
 from genie_robotics.core.checkpoint_files import save_checkpoint
 from genie_robotics.core.errors import GenieError
 
 FAST = {"maskgit_steps": 2, "start_frames": 2, "rollout_steps": 2, "progress": False}
+# probe.json's keys in order, as written before ProbeResult existed.
+PROBE_JSON_KEYS = [
+    "model", "data", "out", "settings", "num_actions", "episodes", "transitions", "action_dim", "action_keys",
+    "action_target", "code_usage", "codes_used", "start_frames_used", "start_frame_sources", "consistency",
+    "consistency_weighted", "consistency_chance", "flow_magnitude", "flow_mean", "moving_magnitude", "moving_fraction",
+    "moving_threshold_px", "flow_per_rollout", "nmi", "nmi_heading", "linear_probe_accuracy", "linear_probe_chance",
+    "linear_probe_r2", "true_actions", "files", "seconds",
+]
 
 
-def _check_lengths(report: dict, num_actions: int = 8) -> None:
+def _check_lengths(report: ProbeResult, num_actions: int = 8) -> None:
     for key in ("code_usage", "consistency", "consistency_weighted", "flow_magnitude", "flow_mean"):
-        assert len(report[key]) == num_actions, key
-    assert sum(report["code_usage"]) == pytest.approx(1.0)
-    assert all(0.0 <= c <= 1.0 for c in report["consistency"] + report["consistency_weighted"])
-    assert all(m >= 0 for m in report["flow_magnitude"])
+        assert len(getattr(report, key)) == num_actions, key
+    assert sum(report.code_usage) == pytest.approx(1.0)
+    assert all(0.0 <= c <= 1.0 for c in report.consistency + report.consistency_weighted)
+    assert all(m >= 0 for m in report.flow_magnitude)
 
 
 def test_probe_end_to_end_on_mujoco(tiny_genie, mujoco_dir, tmp_path):
@@ -35,22 +38,23 @@ def test_probe_end_to_end_on_mujoco(tiny_genie, mujoco_dir, tmp_path):
     report = probe(ProbeOptions(model, mujoco_dir, out, **FAST))
 
     on_disk = json.loads((out / "probe.json").read_text())
-    assert on_disk == report
+    assert on_disk == report.to_dict() and list(on_disk) == PROBE_JSON_KEYS
+    assert list(on_disk["true_actions"]) == ["clusters_found", "contingency", "mean_true_action_per_code", "reason"]
     _check_lengths(report)
     # 4 episodes x 8 frames: every transition exactly once, although the model's context is 4 frames.
-    assert report["episodes"] == 4 and report["transitions"] == 4 * 7
-    assert report["start_frames_used"] == 2 and len({s["episode"] for s in report["start_frame_sources"]}) == 2
-    assert report["action_dim"] == 5
-    assert report["action_target"] == ("world_vector" if "world_vector" in report["action_keys"] else "action")
+    assert report.episodes == 4 and report.transitions == 4 * 7
+    assert report.start_frames_used == 2 and len({s["episode"] for s in report.start_frame_sources}) == 2
+    assert report.action_dim == 5
+    assert report.action_target == ("world_vector" if "world_vector" in report.action_keys else "action")
     for key in ("nmi", "linear_probe_accuracy", "linear_probe_chance", "linear_probe_r2"):
-        assert isinstance(report[key], float) and math.isfinite(report[key]), key
-    assert 0.0 <= report["nmi"] <= 1.0
-    assert np.asarray(report["true_actions"]["contingency"]).sum() == report["transitions"]
-    assert report["settings"]["maskgit_steps"] == 2 and report["model"] == str(model)
+        assert isinstance(getattr(report, key), float) and math.isfinite(getattr(report, key)), key
+    assert 0.0 <= report.nmi <= 1.0
+    assert np.asarray(report.true_actions.contingency).sum() == report.transitions
+    assert report.settings["maskgit_steps"] == 2 and report.model == str(model)
     for name in ("code_usage.png", "consistency.png", "flow_directions.png", "codes_vs_actions.png",
                  "rollouts_last.png", "rollouts.gif", "README.md"):
         assert (out / name).stat().st_size > 0, name
-        assert name in report["files"]
+        assert name in report.files
     from PIL import Image
 
     with Image.open(out / "rollouts.gif") as gif:
@@ -94,12 +98,12 @@ def test_probe_targets_world_vector_and_heading(tiny_genie, tmp_path):
     out = tmp_path / "report"
     report = probe(ProbeOptions(save_checkpoint(tiny_genie, tmp_path / "model"), data, out,
                                 **{**FAST, "start_frames": 1, "rollout_steps": 1, "maskgit_steps": 1}))
-    assert report["action_keys"] == ["heading", "joint", "world_vector"] and report["action_dim"] == 6
-    assert report["action_target"] == "world_vector"
+    assert report.action_keys == ["heading", "joint", "world_vector"] and report.action_dim == 6
+    assert report.action_target == "world_vector"
     # Per-code means are of world_vector (t, e, 0) with t < 5, e < 3: not of the joint command (100 + t, -100).
-    means = [m for m in report["true_actions"]["mean_true_action_per_code"] if m is not None]
+    means = [m for m in report.true_actions.mean_true_action_per_code if m is not None]
     assert means and all(len(m) == 3 and 0 <= m[0] < 5 and 0 <= m[1] < 3 and m[2] == 0 for m in means)
-    assert 0.0 <= report["nmi"] <= 1.0 and 0.0 <= report["nmi_heading"] <= 1.0
+    assert 0.0 <= report.nmi <= 1.0 and 0.0 <= report.nmi_heading <= 1.0
     readme = (out / "README.md").read_text()
     assert "`action/world_vector`" in readme and "`action/heading`" in readme
 
@@ -113,12 +117,12 @@ def test_relation_to_true_actions_on_planted_codes():
                     actions_NA=directions[codes_N])
     # Codes that are the heading and pick the displacement: NMI 1 for both, a perfect held-out probe.
     true = relate_to_true_actions(t, clusters=4, num_codes=4, heading_N=codes_N)
-    assert true["nmi"] == pytest.approx(1.0) and true["nmi_heading"] == pytest.approx(1.0)
-    assert true["linear_probe_accuracy"] == 1.0 and true["linear_probe_r2"] > 0.9
+    assert true.nmi == pytest.approx(1.0) and true.nmi_heading == pytest.approx(1.0)
+    assert true.linear_probe_accuracy == 1.0 and true.linear_probe_r2 > 0.9
     # A heading the codes know nothing about.
     unrelated = relate_to_true_actions(t, clusters=4, num_codes=4, heading_N=rng.integers(0, 4, 200))
-    assert unrelated["nmi_heading"] < 0.1
-    assert relate_to_true_actions(t, clusters=4, num_codes=4)["nmi_heading"] is None
+    assert unrelated.nmi_heading < 0.1
+    assert relate_to_true_actions(t, clusters=4, num_codes=4).nmi_heading is None
 
 
 def test_probe_without_true_actions_reports_null(tiny_genie, tmp_path):
@@ -139,11 +143,11 @@ def test_probe_without_true_actions_reports_null(tiny_genie, tmp_path):
     report = probe(ProbeOptions(save_checkpoint(tiny_genie, tmp_path / "model"), data, out,
                                 **{**FAST, "start_frames": 1, "rollout_steps": 1, "maskgit_steps": 1}))
     _check_lengths(report)
-    assert report["transitions"] == 2 + 5 and report["action_dim"] == 0
+    assert report.transitions == 2 + 5 and report.action_dim == 0
     for key in ("nmi", "nmi_heading", "linear_probe_accuracy", "linear_probe_chance", "linear_probe_r2",
                 "action_target"):
-        assert report[key] is None, key
-    assert "no 'action' feature" in report["true_actions"]["reason"]
+        assert getattr(report, key) is None, key
+    assert "no 'action' feature" in report.true_actions.reason
     assert "no 'action' feature" in (out / "README.md").read_text()
     assert not (out / "codes_vs_actions.png").exists()
 

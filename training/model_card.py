@@ -19,8 +19,8 @@ import shutil
 from pathlib import Path
 
 from genie_robotics.analysis.command_labels import fit_from_labels, label_commands
-from genie_robotics.analysis.evaluation import HOLD_STEPS, EvalOptions, evaluate, held_out_clips
-from genie_robotics.analysis.probe import ProbeOptions, probe
+from genie_robotics.analysis.evaluation import HOLD_STEPS, EvalOptions, EvalResult, evaluate, held_out_clips
+from genie_robotics.analysis.probe import ProbeOptions, ProbeResult, probe
 from genie_robotics.cli.messages import steps_phrase
 from genie_robotics.commands import COMMAND_MAP_FILE
 from genie_robotics.core.atomic_files import atomic_write_text
@@ -34,18 +34,18 @@ def _f(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def rollout_table(ev: dict) -> str:
+def rollout_table(ev: EvalResult) -> str:
     """Per t: the rollouts driven by the recorded commands (when the checkpoint has a command map),
     the LAM's codes and random codes, beside the still frame; whole frames and the moving region."""
-    commands = ev.get("commands_psnr") is not None
-    driven, driven_moving = (ev["commands_psnr"], ev["commands_moving_psnr"]) if commands else (ev["rollout_psnr"],
-                                                                                                 ev["moving_psnr"])
+    q = ev.quality
+    commands = q.commands_psnr is not None
+    driven, driven_moving = (q.commands_psnr, q.commands_moving_psnr) if commands else (q.rollout_psnr, q.moving_psnr)
     name = "commands" if commands else "LAM codes"
     rows = [f"| t | {name} | LAM codes | random codes | still frame | {name} − still | {name} − random | "
             f"{name}, moving | still, moving | gain, moving |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for t in range(len(ev["rollout_psnr"])):
-        d, lam, rnd, still = driven[t], ev["rollout_psnr"][t], ev["random_psnr"][t], ev["baseline_copy_psnr"][t]
-        dm, sm = driven_moving[t], ev["baseline_copy_moving_psnr"][t]
+    for t in range(len(q.rollout_psnr)):
+        d, lam, rnd, still = driven[t], q.rollout_psnr[t], q.random_psnr[t], q.baseline_copy_psnr[t]
+        dm, sm = driven_moving[t], q.baseline_copy_moving_psnr[t]
         gain_moving = None if dm is None or sm is None else dm - sm
         rows.append(f"| {t + 1} | {_f(d)} | {_f(lam)} | {_f(rnd)} | {_f(still)} | {_f(d - still)} | {_f(d - rnd)} | "
                     f"{_f(dm)} | {_f(sm)} | {_f(gain_moving)} |")
@@ -151,11 +151,11 @@ above driven by the recorded commands through each map.
 """
 
 
-def write_card(out: Path, ev: dict, pr: dict, data: dict, args: argparse.Namespace) -> str:
+def write_card(out: Path, ev: EvalResult, pr: ProbeResult, data: dict, args: argparse.Namespace) -> str:
     genie = load_checkpoint(out)
     n = genie.parameter_counts()
     cfg = genie.cfg
-    usage = " ".join(f"{u:.2f}" for u in pr["code_usage"])
+    usage = " ".join(f"{u:.2f}" for u in pr.code_usage)
     return f"""# Model card: genie_robotics `{cfg.name}` on rendered MuJoCo robot-arm video
 
 - **What**: the full Genie stack (video tokenizer, latent action model, MaskGIT dynamics), preset
@@ -175,31 +175,31 @@ def write_card(out: Path, ev: dict, pr: dict, data: dict, args: argparse.Namespa
   steps" below), temperature {cfg.dynamics.temperature:g} ({args.temperature_note}).
 
 ## Held-out results
-{ev['clips']} episodes rendered with seed {args.heldout_seed} (training used {data['seed']}); one clip of
-{ev['horizon'] + 1} frames from the start of each; {ev['horizon']}-step rollouts from the first frame,
-{steps_phrase(ev['maskgit_steps'])}, temperature {ev['temperature']:g}, driven three ways: by the robot's recorded
+{ev.clips} episodes rendered with seed {args.heldout_seed} (training used {data['seed']}); one clip of
+{ev.horizon + 1} frames from the start of each; {ev.horizon}-step rollouts from the first frame,
+{steps_phrase(ev.maskgit_steps)}, temperature {ev.temperature:g}, driven three ways: by the robot's recorded
 commands (`action/world_vector` of each step) through the command map (`command_map.json`), by the
 latent actions the LAM infers from the true video, and by uniformly random latent actions. "Still
 frame" holds the prompt; "moving" scores only the pixels the ground truth changes by more than
-{ev['moving_threshold']}/255 from the prompt. Every PSNR is of the squared error pooled over the clips at t.
+{ev.quality.moving_threshold}/255 from the prompt. Every PSNR is of the squared error pooled over the clips at t.
 
 {rollout_table(ev)}
 
 ![32 steps: ground truth (upper row of each pair) and the commands-driven rollout below it](rollouts_32.png)
 
-`rollouts_32.png`: {PICTURE_EPISODES} held-out episodes, every frame t = 0..{ev['horizon']}; in each pair the
+`rollouts_32.png`: {PICTURE_EPISODES} held-out episodes, every frame t = 0..{ev.horizon}; in each pair the
 ground truth above, the rollout driven by its recorded commands below.
 
 | metric | value |
 |---|---|
-| tokenizer PSNR / SSIM | {ev['tokenizer_psnr']:.2f} dB / {ev['tokenizer_ssim']:.3f} |
-| ΔtPSNR (LAM codes − random codes), t = 4 / 16 / 32, temperature {ev['temperature']:g} | {_f(ev['delta_psnr_t4'])} / {_f(ev.get('delta_psnr_t16'))} / {_f(ev.get('delta_psnr_t32'))} dB |
-| ΔtPSNR, t = 4, temperature 2 (paper) | {ev['delta_psnr_t4_temp2']:.2f} dB |
-| {HOLD_STEPS} zero commands from the prompt: last frame vs the true prompt | {_f(ev.get('zero_command_psnr_t8'))} dB |
-| NMI(LAM codes, true {pr['action_target']} clusters) | {_f(pr['nmi'], 3)} |
-| NMI(LAM codes, true heading) | {_f(pr.get('nmi_heading'), 3)} |
-| linear probe (held-out episodes) | accuracy {_f(pr['linear_probe_accuracy'], 3)} (chance {_f(pr['linear_probe_chance'], 3)}), R² {_f(pr['linear_probe_r2'], 3)} |
-| LAM code usage ({pr['transitions']} transitions) | {usage} |
+| tokenizer PSNR / SSIM | {ev.tokenizer_psnr:.2f} dB / {ev.tokenizer_ssim:.3f} |
+| ΔtPSNR (LAM codes − random codes), t = 4 / 16 / 32, temperature {ev.temperature:g} | {_f(ev.quality.delta_psnr_t4)} / {_f(ev.quality.delta_psnr_t16)} / {_f(ev.quality.delta_psnr_t32)} dB |
+| ΔtPSNR, t = 4, temperature 2 (paper) | {ev.delta_psnr_t4_temp2:.2f} dB |
+| {HOLD_STEPS} zero commands from the prompt: last frame vs the true prompt | {_f(ev.zero_command_psnr_t8)} dB |
+| NMI(LAM codes, true {pr.action_target} clusters) | {_f(pr.nmi, 3)} |
+| NMI(LAM codes, true heading) | {_f(pr.nmi_heading, 3)} |
+| linear probe (held-out episodes) | accuracy {_f(pr.linear_probe_accuracy, 3)} (chance {_f(pr.linear_probe_chance, 3)}), R² {_f(pr.linear_probe_r2, 3)} |
+| LAM code usage ({pr.transitions} transitions) | {usage} |
 
 For scale: the paper's 2.5B robotics model reports ΔtPSNR 2.07 (t = 4, pixel-input LAM) on RT-1.
 {curve_section(args.curve)}
@@ -261,15 +261,15 @@ def main() -> None:
         fit_from_labels(genie, labelled, args.command_map_episodes, labelled.after(args.command_map_episodes)).save(args.out)
     opts = EvalOptions(model=args.out, data=[str(args.heldout)], episodes=args.episodes, horizon=args.horizon)
     ev, clips, _, driven = evaluate(opts, return_rollouts=True)
-    atomic_write_text(args.out / "eval.json", json.dumps(ev, indent=2) + "\n")
+    atomic_write_text(args.out / "eval.json", ev.to_json())
     (args.out / "rollouts_32.png").unlink(missing_ok=True)
     args.curve = None
     if driven is not None:
         rollout_picture(clips, driven, args.out / "rollouts_32.png")
         held = held_out_clips(genie.cfg, opts, with_commands=True)
         args.curve = command_map_curve(load_checkpoint(args.out), args.labelled, held.frames_BTHWC, held.commands_BTF,
-                                       args.curve, dataclasses.replace(opts, maskgit_steps=ev["maskgit_steps"]),
-                                       ev["temperature"])
+                                       args.curve, dataclasses.replace(opts, maskgit_steps=ev.maskgit_steps),
+                                       ev.temperature)
         args.curve["shipped_episodes"] = args.command_map_episodes
         atomic_write_text(args.out / "command_map_curve.json", json.dumps(args.curve, indent=2) + "\n")
     pr = probe(ProbeOptions(model=args.out, data=args.heldout, out=args.out / "probe", episodes=args.episodes, overwrite=True))

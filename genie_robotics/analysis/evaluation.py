@@ -19,12 +19,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from genie_robotics.core import options as flags
 from genie_robotics.core.errors import GenieError
+from genie_robotics.core.results import Result, result_field
 from genie_robotics.core.sampling import Sampling
 from genie_robotics.models.genie import Genie
 from genie_robotics.models.video import to_unit
@@ -193,13 +195,41 @@ def held_out_clips(cfg, opts: EvalOptions, with_commands: bool = False) -> HeldO
     return HeldOutClips(torch.stack(clips), np.stack(commands).astype(np.float64) if commands_known else None)
 
 
+@dataclass(frozen=True)
+class RolloutQuality(Result):
+    """The rollout metrics of one sampling setting (see `rollout_quality`); lists are over t = 1..horizon."""
+
+    rollout_psnr: list[float]  # driven by the LAM's codes
+    baseline_copy_psnr: list[float]  # the still frame: the true prompt held
+    moving_psnr: list[float | None]  # None at a t where nothing moves
+    baseline_copy_moving_psnr: list[float | None]
+    moving_fraction: list[float]
+    random_psnr: list[float]  # driven by uniformly random codes
+    random_moving_psnr: list[float | None]
+    commands_psnr: list[float] | None  # driven by the recorded commands (None without a command map)
+    commands_moving_psnr: list[float | None] | None
+    delta_psnr_t4: float | None  # ΔtPSNR at each of DELTA_STEPS (None beyond the horizon)
+    delta_psnr_t16: float | None
+    delta_psnr_t32: float | None
+    psnr_inferred_t4: float
+    psnr_random_t4: float
+    moving_threshold: int
+
+    def delta_psnr_at(self, t: int) -> float | None:
+        """ΔtPSNR at t, one of DELTA_STEPS (None where the horizon does not reach it)."""
+        if t not in DELTA_STEPS:
+            raise ValueError(f"ΔtPSNR is reported at t = {DELTA_STEPS}, not {t}")
+        return getattr(self, f"delta_psnr_t{t}")
+
+
 def rollout_quality(genie: Genie, clips_BTHWC: torch.Tensor, opts: EvalOptions, temperature: float,
-                    command_codes_BT: np.ndarray | None = None) -> tuple[dict, torch.Tensor]:
+                    command_codes_BT: np.ndarray | None = None) -> tuple[RolloutQuality, torch.Tensor, torch.Tensor | None]:
     """The metrics that depend on the sampling settings (`opts.maskgit_steps`, `temperature`):
     rollouts driven by the LAM's codes, by uniformly random codes and (given `command_codes_BT`,
     the recorded commands through a command map) by the commands, each against the still frame,
-    on whole frames and the moving region; ΔtPSNR at t = 4, 16, 32. Returns them and the LAM
-    rollouts. A MaskGIT sweep (bench/maskgit_sweep.py) calls this once per setting."""
+    on whole frames and the moving region; ΔtPSNR at t = 4, 16, 32. Returns them, the LAM
+    rollouts and the command-driven rollouts (None without commands). A MaskGIT sweep
+    (bench/maskgit_sweep.py) calls this once per setting."""
     from tqdm import tqdm
 
     lam, random, commands = [], [], []
@@ -214,21 +244,21 @@ def rollout_quality(genie: Genie, clips_BTHWC: torch.Tensor, opts: EvalOptions, 
             codes = command_codes_BT[first:first + len(batch), : batch.shape[1] - 1]
             commands.append(rollouts_from_clips(genie, batch, codes, opts.maskgit_steps, temperature, opts.seed + i))
     lam_BT, random_BT = torch.cat(lam), torch.cat(random)
-    quality = rollout_vs_still_frame(clips_BTHWC, lam_BT)
-    quality["random_psnr"] = per_step_psnr(clips_BTHWC, random_BT)
-    quality["random_moving_psnr"] = rollout_vs_still_frame(clips_BTHWC, random_BT)["moving_psnr"]
-    if commands:
-        driven = rollout_vs_still_frame(clips_BTHWC, torch.cat(commands))
-        quality["commands_psnr"], quality["commands_moving_psnr"] = driven["rollout_psnr"], driven["moving_psnr"]
-    else:
-        quality["commands_psnr"] = quality["commands_moving_psnr"] = None
+    driven_BT = torch.cat(commands) if commands else None
+    lam_scores = rollout_vs_still_frame(clips_BTHWC, lam_BT)
+    random_psnr = per_step_psnr(clips_BTHWC, random_BT)
+    driven = rollout_vs_still_frame(clips_BTHWC, driven_BT) if driven_BT is not None else None
     horizon = clips_BTHWC.shape[1] - 1
-    for t in DELTA_STEPS:
-        reached = t <= horizon
-        quality[f"delta_psnr_t{t}"] = quality["rollout_psnr"][t - 1] - quality["random_psnr"][t - 1] if reached else None
-    quality["psnr_inferred_t4"], quality["psnr_random_t4"] = quality["rollout_psnr"][3], quality["random_psnr"][3]
-    quality["moving_threshold"] = MOVING_THRESHOLD
-    return quality, lam_BT, (torch.cat(commands) if commands else None)
+    deltas = {f"delta_psnr_t{t}": lam_scores["rollout_psnr"][t - 1] - random_psnr[t - 1] if t <= horizon else None
+              for t in DELTA_STEPS}
+    quality = RolloutQuality(
+        **lam_scores, random_psnr=random_psnr,
+        random_moving_psnr=rollout_vs_still_frame(clips_BTHWC, random_BT)["moving_psnr"],
+        commands_psnr=None if driven is None else driven["rollout_psnr"],
+        commands_moving_psnr=None if driven is None else driven["moving_psnr"],
+        **deltas, psnr_inferred_t4=lam_scores["rollout_psnr"][3], psnr_random_t4=random_psnr[3],
+        moving_threshold=MOVING_THRESHOLD)
+    return quality, lam_BT, driven_BT
 
 
 def _delta_psnr_t4(genie: Genie, clips_BTHWC: torch.Tensor, opts: EvalOptions, temperature: float) -> float:
@@ -261,8 +291,32 @@ def command_codes(command_map, commands_BTF: np.ndarray | None) -> np.ndarray | 
     return command_map.latent_actions(commands_BTF[..., : command_map.command_dim])
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvalResult(Result):
+    """`genie-robotics eval`'s result; `to_json()` is its JSON file (`--json`, a checkpoint's eval.json),
+    with the rollout metrics' keys at the top level."""
+
+    model: str
+    data: list[str]
+    part: str
+    clips: int
+    horizon: int
+    maskgit_steps: int
+    temperature: float
+    seed: int
+    command_map: dict[str, Any] | None  # what the command map was fitted on (None without one)
+    tokenizer_psnr: float
+    tokenizer_ssim: float
+    quality: RolloutQuality = result_field(flatten=True)
+    zero_command_psnr_t8: float | None  # with a command map: HOLD_STEPS zero commands vs the prompt
+    delta_psnr_t4_temp2: float  # ΔtPSNR at t = 4 at the paper's temperature
+    fvd: float | None = result_field(None, omit_none=True)  # with --i3d only
+    fvd_note: str | None = result_field(None, omit_none=True)
+    seconds: float
+
+
 def evaluate(opts: EvalOptions, return_rollouts: bool = False):
-    """All metrics of one checkpoint on held-out episodes, as a JSON-ready dict (and, with
+    """All metrics of one checkpoint on held-out episodes, as an `EvalResult` (and, with
     `return_rollouts`, the clips, the LAM rollouts and the command-driven rollouts too)."""
     from genie_robotics.commands import COMMAND_MAP_FILE, load_command_map
     from genie_robotics.models.checkpoint import load_checkpoint
@@ -285,20 +339,21 @@ def evaluate(opts: EvalOptions, return_rollouts: bool = False):
     opts = dataclasses.replace(opts, maskgit_steps=sampling.steps)
     held = held_out_clips(genie.cfg, opts, with_commands=command_map is not None)
     clips = held.frames_BTHWC.to(opts.device)
-    result = {"model": str(opts.model), "data": [str(d) for d in opts.data], "part": opts.part, "clips": len(clips),
-              "horizon": opts.horizon, "maskgit_steps": opts.maskgit_steps, "temperature": temperature,
-              "seed": opts.seed, "command_map": None if command_map is None else command_map.fitted_on}
-    result.update(tokenizer_quality(genie, list(clips.split(opts.batch))))
+    tokenizer = tokenizer_quality(genie, list(clips.split(opts.batch)))
     quality, fakes, driven = rollout_quality(genie, clips, opts, temperature, command_codes(command_map, held.commands_BTF))
-    result.update(quality)
-    result["zero_command_psnr_t8"] = None if command_map is None else hold_still_psnr(genie, clips, command_map, opts,
-                                                                                     temperature)
-    result["delta_psnr_t4_temp2"] = (result["delta_psnr_t4"] if temperature == PAPER_TEMPERATURE
-                                     else _delta_psnr_t4(genie, clips, opts, PAPER_TEMPERATURE))
+    zero_command_psnr = None if command_map is None else hold_still_psnr(genie, clips, command_map, opts, temperature)
+    delta_psnr_t4_temp2 = (quality.delta_psnr_t4 if temperature == PAPER_TEMPERATURE
+                           else _delta_psnr_t4(genie, clips, opts, PAPER_TEMPERATURE))
+    fvd_score = fvd_note = None
     if i3d is not None:
         from genie_robotics.analysis.fvd import fvd
 
-        result["fvd"] = fvd(to_unit(clips), to_unit(fakes), i3d, batch=opts.batch)
-        result["fvd_note"] = f"{len(clips)} clips of {opts.horizon + 1} frames: small samples bias FVD upwards"
-    result["seconds"] = round(time.time() - start, 1)
+        fvd_score = fvd(to_unit(clips), to_unit(fakes), i3d, batch=opts.batch)
+        fvd_note = f"{len(clips)} clips of {opts.horizon + 1} frames: small samples bias FVD upwards"
+    result = EvalResult(
+        model=str(opts.model), data=[str(d) for d in opts.data], part=opts.part, clips=len(clips),
+        horizon=opts.horizon, maskgit_steps=opts.maskgit_steps, temperature=temperature, seed=opts.seed,
+        command_map=None if command_map is None else command_map.fitted_on, **tokenizer, quality=quality,
+        zero_command_psnr_t8=zero_command_psnr, delta_psnr_t4_temp2=delta_psnr_t4_temp2, fvd=fvd_score,
+        fvd_note=fvd_note, seconds=round(time.time() - start, 1))
     return (result, clips, fakes, driven) if return_rollouts else result

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from genie_robotics.core import options as flags
 from genie_robotics.core.errors import GenieError
+from genie_robotics.core.results import Result
 from genie_robotics.sim.action_script import parse_script
 from genie_robotics.sim.prompts import Prompt, load_prompts
 
@@ -283,7 +284,36 @@ def _check_options(opts: GenerateOptions) -> None:
     check_output_dir(Path(opts.out), opts.overwrite)
 
 
-def generate(opts: GenerateOptions) -> dict:
+@dataclass(frozen=True)
+class ActionMapSummary(Result):
+    """The action map written into a generated dataset (`GenerateResult.action_map`)."""
+
+    dataset: str  # what it was fitted on
+    action_keys: list[str]
+    action_dim: int
+    pairs_per_latent_action: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateResult(Result):
+    """What `generate` wrote; `to_json()` is what `genie-robotics generate --json` prints."""
+
+    out: str
+    model: str
+    episodes: int
+    steps: int
+    generated_frames: int
+    frames_per_s: float
+    policy: str
+    seed: int
+    prompts: int
+    prompt_source: str
+    latent_action_counts: list[int]
+    action_map: ActionMapSummary | None
+    seconds: float
+
+
+def generate(opts: GenerateOptions) -> GenerateResult:
     """Roll out the world model from prompt frames and write the episodes as an RLDS dataset.
 
     Returns a summary (paths, counts, speed, latent-action histogram, the action map's counts).
@@ -332,23 +362,23 @@ def generate(opts: GenerateOptions) -> dict:
     out = write_rlds(opts.out, "genie_generated", features, episodes(), description=description,
                      overwrite=opts.overwrite)
     seconds = time.time() - start
-    return {
-        "out": str(out),
-        "model": model_path,
-        "episodes": opts.episodes,
-        "steps": opts.steps,
-        "generated_frames": generated,
-        "frames_per_s": round(generated / max(seconds, 1e-9), 2),
-        "policy": opts.policy,
-        "seed": opts.seed,
-        "prompts": len(prompts),
-        "prompt_source": str(opts.prompts),
-        "latent_action_counts": np.bincount(actions_ET.ravel(), minlength=cfg.num_actions).tolist(),
-        "action_map": None if action_map is None else {
-            "dataset": action_map.source,
-            "action_keys": ["/".join(k) for k in action_map.action_keys],
-            "action_dim": action_map.action_dim,
-            "pairs_per_latent_action": action_map.counts_K.tolist(),
-        },
-        "seconds": round(time.time() - t0, 1),
-    }
+    return GenerateResult(
+        out=str(out),
+        model=model_path,
+        episodes=opts.episodes,
+        steps=opts.steps,
+        generated_frames=generated,
+        frames_per_s=round(generated / max(seconds, 1e-9), 2),
+        policy=opts.policy,
+        seed=opts.seed,
+        prompts=len(prompts),
+        prompt_source=str(opts.prompts),
+        latent_action_counts=np.bincount(actions_ET.ravel(), minlength=cfg.num_actions).tolist(),
+        action_map=None if action_map is None else ActionMapSummary(
+            dataset=action_map.source,
+            action_keys=["/".join(k) for k in action_map.action_keys],
+            action_dim=action_map.action_dim,
+            pairs_per_latent_action=action_map.counts_K.tolist(),
+        ),
+        seconds=round(time.time() - t0, 1),
+    )

@@ -89,11 +89,11 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
     summary = generate(options_from(GenerateOptions, args))
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(summary.to_json(), end="")
     else:
-        print(f"wrote {summary['episodes']} episodes x {summary['steps']} steps ({summary['policy']} policy) to "
-              f"{summary['out']} at {summary['frames_per_s']} frames/s"
-              + (f"; mapped real actions from {summary['action_map']['dataset']}" if summary["action_map"] else ""))
+        print(f"wrote {summary.episodes} episodes x {summary.steps} steps ({summary.policy} policy) to "
+              f"{summary.out} at {summary.frames_per_s} frames/s"
+              + (f"; mapped real actions from {summary.action_map.dataset}" if summary.action_map else ""))
 
 
 def _cmd_fit_command_map(args: argparse.Namespace) -> None:
@@ -115,15 +115,15 @@ def _cmd_probe(args: argparse.Namespace) -> None:
     def fmt(values):
         return " ".join(f"{v:.2f}" if v is not None else "-" for v in values)
 
-    print(f"probe of {report['model']} on {report['transitions']} transitions of {report['episodes']} episodes")
-    print(f"  code usage   {fmt(report['code_usage'])}")
-    print(f"  consistency  {fmt(report['consistency'])}  (random directions ~{report['consistency_chance']:.2f})")
-    if report["nmi"] is not None:
-        print(f"  NMI(codes, {report['action_target']} clusters) {report['nmi']:.3f}; linear probe accuracy "
-              f"{report['linear_probe_accuracy']:.3f} (chance {report['linear_probe_chance']:.3f}), "
-              f"R2 {report['linear_probe_r2']:.3f}")
-    if report["nmi_heading"] is not None:
-        print(f"  NMI(codes, heading) {report['nmi_heading']:.3f}")
+    print(f"probe of {report.model} on {report.transitions} transitions of {report.episodes} episodes")
+    print(f"  code usage   {fmt(report.code_usage)}")
+    print(f"  consistency  {fmt(report.consistency)}  (random directions ~{report.consistency_chance:.2f})")
+    if report.nmi is not None:
+        print(f"  NMI(codes, {report.action_target} clusters) {report.nmi:.3f}; linear probe accuracy "
+              f"{report.linear_probe_accuracy:.3f} (chance {report.linear_probe_chance:.3f}), "
+              f"R2 {report.linear_probe_r2:.3f}")
+    if report.nmi_heading is not None:
+        print(f"  NMI(codes, heading) {report.nmi_heading:.3f}")
     print(f"wrote {Path(args.out) / 'probe.json'}, {Path(args.out) / 'README.md'} and plots")
 
 
