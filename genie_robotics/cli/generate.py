@@ -319,6 +319,7 @@ def generate(opts: GenerateOptions) -> GenerateResult:
     Returns a summary (paths, counts, speed, latent-action histogram, the action map's counts).
     """
     from genie_robotics.data.rlds_writer import write_rlds
+    from genie_robotics.sim.memory import check_worlds_fit
     from genie_robotics.sim.world_model import WorldModel
 
     t0 = time.time()
@@ -326,6 +327,7 @@ def generate(opts: GenerateOptions) -> GenerateResult:
     world = WorldModel.from_checkpoint(opts.model, device=opts.device, compile=opts.compile, maskgit_steps=opts.maskgit_steps,
                                        temperature=opts.temperature, seed=opts.seed)
     cfg = world.cfg
+    check_worlds_fit(cfg, min(opts.batch, opts.episodes), "--batch")  # before any rollout allocates its caches
     _check_policy(opts.policy, opts.script, opts.stick_probability, cfg.num_actions)
     prompts = load_prompts(opts.prompts, cfg.height, cfg.width, limit=opts.episodes)
     action_map = None

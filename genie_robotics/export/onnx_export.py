@@ -158,8 +158,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
         "mask_id": cfg.tokenizer.quantizer.num_codes, "num_actions": cfg.num_actions, "no_action": cfg.num_actions,
         "context_frames": cfg.frames, "fps": cfg.fps,
         "dynamic_batch": dynamic_batch,  # cache shapes below are per batch element (X = N)
-        "dynamics_cache_shape": _per_element(dyn_cache.keys_LXHCD.shape, B),
-        "decoder_cache_shape": _per_element(dec_cache.keys_LXHCD.shape, B),
+        "dynamics_cache_shape": _per_element(dyn_cache.shape, B),
+        "decoder_cache_shape": _per_element(dec_cache.shape, B),
         "maskgit": {"steps": cfg.dynamics.maskgit_steps, "temperature": cfg.dynamics.temperature,
                     "schedule": cfg.dynamics.schedule},
         "graphs": {name: {"file": f"{name}.onnx", "inputs": job[2], "outputs": job[3]} for name, job in jobs.items()},

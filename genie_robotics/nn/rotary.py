@@ -42,10 +42,15 @@ def apply_rotary(x: torch.Tensor, cos_PD: torch.Tensor, sin_PD: torch.Tensor) ->
     return out.to(x.dtype)
 
 
-def rotate_into(out: torch.Tensor, x: torch.Tensor, x_swapped: torch.Tensor, cos_PD: torch.Tensor,
-                sin_PD: torch.Tensor) -> torch.Tensor:
-    """`apply_rotary(x)` written into `out`, given `x_swapped` = swap_halves(x) kept beside x:
-    two passes over x and no allocation, for a cache that re-rotates all its keys every frame."""
-    if out.dtype != torch.float32:  # products in float32, one rounding to the cache's dtype
-        return out.copy_(apply_rotary(x, cos_PD, sin_PD))
-    return torch.mul(x_swapped, _signed_sin(sin_PD), out=out).addcmul_(x, cos_PD)
+def turn_in_place(x: torch.Tensor, cos_PD: torch.Tensor, sin_PD: torch.Tensor, rows: int = 8192) -> None:
+    """Turn every vector of a contiguous x [..., D] by one angle row (cos_PD, sin_PD [1, D]), in
+    place, in blocks of `rows` along the leading axes: the temporary is one block (in float32),
+    not a second copy of a whole cache."""
+    if not x.is_contiguous():
+        raise ValueError("turn_in_place needs a contiguous tensor")
+    signed_sin = _signed_sin(sin_PD)
+    flat = x.flatten(0, 1) if x.dim() > 2 else x
+    for block in flat.split(rows):
+        block32 = block.float()
+        turned = swap_halves(block32).mul_(signed_sin).addcmul_(block32, cos_PD)
+        block.copy_(turned)

@@ -20,7 +20,7 @@ from torch import nn
 from genie_robotics.core.config import TransformerConfig
 from genie_robotics.nn.attention import SelfAttention
 from genie_robotics.nn.norm import RMSNorm
-from genie_robotics.nn.rotary import apply_rotary, rotary_angles, rotate_into, swap_halves
+from genie_robotics.nn.rotary import apply_rotary, rotary_angles, turn_in_place
 
 
 @dataclass
@@ -33,20 +33,20 @@ class TemporalCache:
     positions stay small however long the rollout. Attention is blind to the slots' order: it
     reads `rotated_keys_LXHCD`, each key rotated by its frame's distance to the next new frame
     (the newest by -1, the oldest by -C). A rotary score depends only on that distance, so the
-    new frame's query and key need no rotation at all. The keys are re-rotated once per
-    appended frame (every distance grows by one), from the unrotated `keys_LXHCD` and their
-    half-swapped copy, exactly and without accumulating rounding. An exported graph receives
-    only what attention reads (`readable`).
+    new frame's query and key need no rotation at all. Each append turns every cached key one
+    step further (every distance grows by one) and writes the new key turned by -1. Only the
+    rotated keys and the values are kept, which is all a world's memory holds per frame; a key
+    is turned at most C times before its slot is reused, so rounding cannot pile up. An exported
+    graph receives the same two (`readable`, which cannot be appended to).
 
     `append` writes into this cache's buffers: clone() a cache to branch a rollout.
     """
 
-    keys_LXHCD: torch.Tensor | None
     values_LXHCD: torch.Tensor | Sequence[torch.Tensor]
     valid_C: torch.Tensor
     rotated_keys_LXHCD: torch.Tensor | Sequence[torch.Tensor]
-    swapped_keys_LXHCD: torch.Tensor | None = None
     newest: int = -1
+    writable: bool = True
 
     @classmethod
     def empty(cls, shape_LXHCD: tuple[int, ...], device: torch.device | str = "cpu",
@@ -55,30 +55,34 @@ class TemporalCache:
         def zeros():
             return torch.zeros(shape_LXHCD, device=device, dtype=dtype)
 
-        return cls(zeros(), zeros(), torch.zeros(shape_LXHCD[3], device=device, dtype=torch.bool), zeros(), zeros())
+        return cls(zeros(), torch.zeros(shape_LXHCD[3], device=device, dtype=torch.bool), zeros())
 
     @classmethod
     def readable(cls, rotated_keys_LXHCD, values_LXHCD, valid_C: torch.Tensor) -> TemporalCache:
         """A cache that attention can read but nothing can append to (an ONNX graph's inputs,
         where keys and values may come as one tensor per layer)."""
-        return cls(None, values_LXHCD, valid_C, rotated_keys_LXHCD)
+        return cls(values_LXHCD, valid_C, rotated_keys_LXHCD, writable=False)
 
     @property
     def frames(self) -> int:
         return int(self.valid_C.sum())
 
-    def _writable(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(keys, values, rotated keys, swapped keys) of a cache made by `empty`; a `readable` one has none."""
-        keys, values, rotated, swapped = self.keys_LXHCD, self.values_LXHCD, self.rotated_keys_LXHCD, self.swapped_keys_LXHCD
-        if keys is None or swapped is None or not isinstance(values, torch.Tensor) or not isinstance(rotated, torch.Tensor):
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(L, X, H, C, D) of each of the two buffers."""
+        return tuple(self._writable()[0].shape)
+
+    def _writable(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rotated keys, values) of a cache made by `empty`; a `readable` one has none."""
+        rotated, values = self.rotated_keys_LXHCD, self.values_LXHCD
+        if not self.writable or not isinstance(values, torch.Tensor) or not isinstance(rotated, torch.Tensor):
             raise ValueError("a readable cache (an exported graph's inputs) cannot be cloned or appended to")
-        return keys, values, rotated, swapped
+        return rotated, values
 
     def clone(self) -> TemporalCache:
         """An independent copy (appending to either leaves the other as it was)."""
-        keys, values, rotated, swapped = self._writable()
-        return TemporalCache(keys.clone(), values.clone(), self.valid_C.clone(), rotated.clone(), swapped.clone(),
-                             self.newest)
+        rotated, values = self._writable()
+        return TemporalCache(values.clone(), self.valid_C.clone(), rotated.clone(), self.newest)
 
     @torch.no_grad()
     def append(self, keys_LXHD: torch.Tensor, values_LXHD: torch.Tensor) -> TemporalCache:
@@ -87,17 +91,15 @@ class TemporalCache:
         C = self.valid_C.numel()
         if C == 0:
             return self
-        keys, values, rotated, swapped = self._writable()
+        rotated, values = self._writable()
+        cos_1D, sin_1D = rotary_angles(torch.tensor([-1], device=self.valid_C.device), rotated.shape[-1])
+        if self.frames:  # every cached key one step further from the next frame
+            turn_in_place(rotated, cos_1D, sin_1D)
         slot = (self.newest + 1) % C
-        keys[:, :, :, slot] = keys_LXHD
-        swapped[:, :, :, slot] = swap_halves(keys_LXHD)
+        rotated[:, :, :, slot] = apply_rotary(keys_LXHD, cos_1D[0], sin_1D[0])
         values[:, :, :, slot] = values_LXHD
         self.valid_C[slot] = True
         self.newest = slot
-        # The newest frame is at distance -1 from the next one, the frame before it at -2, ...
-        age_C = (slot - torch.arange(C, device=self.valid_C.device)) % C
-        cos_CD, sin_CD = rotary_angles(-1 - age_C, keys.shape[-1])
-        rotate_into(rotated, keys, swapped, cos_CD, sin_CD)
         return self
 
 

@@ -70,6 +70,11 @@ def session_options(optimization: str = "all", threads: int = 0, spinning: bool 
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.add_session_config_entry("session.force_spinning_stop", "1")  # no spinning between runs
+    # No arena and no memory pattern: both keep, per batch size, buffers sized for a whole step's
+    # largest activations, which at 64 worlds cost more memory than the worlds' caches
+    # (bench/node_memory.py).
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     return options
 
 

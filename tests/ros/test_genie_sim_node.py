@@ -353,3 +353,15 @@ def test_a_bad_command_map_is_refused_in_one_line_at_start(ros_env, tmp_path, da
     errors = [line for line in out.splitlines() if "error" in line]
     assert node.returncode == 2 and len(errors) == 1, out
     assert ("another latent action model" if damage == "other_lam" else "is corrupt or was edited") in errors[0]
+
+
+def test_worlds_that_do_not_fit_in_memory_are_refused_before_anything_starts(ros_env, monkeypatch):
+    """GENIE_MEMORY_LIMIT stands for a small machine: one line naming the need, the memory
+    available and the largest num_envs that fits; exit 2."""
+    monkeypatch.setenv("GENIE_MEMORY_LIMIT", "1G")
+    node = _start_node("num_envs:=64", "backend:=torch")
+    out = node.communicate(timeout=120)[0]
+    assert node.returncode == 2, out
+    refusal = [line for line in out.splitlines() if "num_envs 64 needs about" in line]
+    assert len(refusal) == 1 and "1.0 GB is available; at most" in refusal[0], out
+    assert "genie_sim ready" not in out and "warmed up" not in out

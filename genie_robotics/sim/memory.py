@@ -1,0 +1,112 @@
+"""How much memory N simulated worlds need, and a refusal before allocating when they do not fit.
+
+A world keeps two temporal caches (rotated keys and values of its last `frames - 1` frames, for
+every layer and token): the dynamics model's and the tokenizer decoder's. While a frame is
+generated a batch also holds transient activations (the token logits and probabilities, spatial
+attention scores, the layers' hidden states); `WORKING_FACTOR` covers those. Everything else (the
+interpreter, torch, ONNX Runtime, the weights) is paid once per process.
+
+`GENIE_MEMORY_LIMIT` (bytes, or with a K/M/G suffix) caps the memory counted as available, so a
+deployment can keep headroom for other processes (and a test can ask for a refusal).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from genie_robotics.core.config import GenieConfig, TransformerConfig
+from genie_robotics.core.errors import GenieError
+
+LIMIT_VARIABLE = "GENIE_MEMORY_LIMIT"
+PROCESS_BYTES = 700 * 2**20  # interpreter, torch, ONNX Runtime and their libraries, measured at 1 world
+FLOAT_BYTES = 4  # caches and activations are float32
+WORKING_FACTOR = 1.5  # transient bytes of one step, as a multiple of its largest activations (bench)
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """Bytes one process needs for `worlds` worlds of one model."""
+
+    worlds: int
+    cache_bytes_per_world: int
+    working_bytes_per_world: int
+    fixed_bytes: int
+
+    @property
+    def per_world(self) -> int:
+        return self.cache_bytes_per_world + self.working_bytes_per_world
+
+    @property
+    def total(self) -> int:
+        return self.fixed_bytes + self.worlds * self.per_world
+
+    def worlds_that_fit(self, available: int) -> int:
+        return max(0, (available - self.fixed_bytes) // self.per_world)
+
+
+def _cache_bytes(t: TransformerConfig, tokens: int, frames: int) -> int:
+    """Rotated keys + values of one world: 2 x layers x tokens x (frames - 1) slots x width."""
+    return 2 * t.depth * tokens * (frames - 1) * t.dim * FLOAT_BYTES
+
+
+def _parameter_bytes(cfg: GenieConfig) -> int:
+    """The weights, roughly: 12 x width² per ST block (attention x2, feed-forward) for each trunk."""
+    trunks = (cfg.tokenizer.encoder, cfg.tokenizer.decoder, cfg.lam.encoder, cfg.lam.decoder, cfg.dynamics.transformer)
+    return sum(int((8 + 2 * t.ffn_mult) * t.dim**2) * t.depth for t in trunks) * FLOAT_BYTES
+
+
+def memory_need(cfg: GenieConfig, worlds: int) -> MemoryNeed:
+    """What `worlds` worlds of `cfg` need: their caches, a step's working memory, the process."""
+    n, dyn, dec = cfg.tokens_per_frame, cfg.dynamics.transformer, cfg.tokenizer.decoder
+    cache = _cache_bytes(dyn, n, cfg.frames) + _cache_bytes(dec, n, cfg.frames)
+    vocab = cfg.tokenizer.quantizer.num_codes
+    largest = max(2 * n * vocab,  # logits and probabilities of a frame's tokens
+                  dyn.heads * n * n + 4 * n * dyn.dim,  # spatial attention scores, hidden states
+                  dec.heads * n * n + 4 * n * dec.dim + cfg.height * cfg.width * 3)
+    return MemoryNeed(worlds, cache, int(WORKING_FACTOR * largest * FLOAT_BYTES), PROCESS_BYTES + _parameter_bytes(cfg))
+
+
+def parse_bytes(text: str) -> int:
+    """'4G', '512M', '2000000': bytes (GenieError naming GENIE_MEMORY_LIMIT when unreadable)."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        if value and value[-1] in units:
+            return int(float(value[:-1]) * units[value[-1]])
+        return int(value)
+    except ValueError:
+        raise GenieError(f"{LIMIT_VARIABLE} must be a byte count such as 4G or 512M, got {text!r}") from None
+
+
+def available_bytes() -> int:
+    """Memory this process may still use: MemAvailable, the cgroup's remaining limit, and
+    GENIE_MEMORY_LIMIT, whichever is smallest."""
+    candidates = []
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                candidates.append(int(line.split()[1]) * 1024)
+    cgroup = Path("/sys/fs/cgroup")
+    limit, current = cgroup / "memory.max", cgroup / "memory.current"
+    if limit.is_file() and current.is_file() and limit.read_text().strip() != "max":
+        candidates.append(int(limit.read_text()) - int(current.read_text()))
+    if os.environ.get(LIMIT_VARIABLE):
+        candidates.append(parse_bytes(os.environ[LIMIT_VARIABLE]))
+    return min(candidates) if candidates else 2**62
+
+
+def _gb(n: int) -> str:
+    return f"{n / 2**30:.1f} GB"
+
+
+def check_worlds_fit(cfg: GenieConfig, worlds: int, what: str = "num_envs") -> MemoryNeed:
+    """Refuse, before anything is allocated, a number of worlds that does not fit in memory."""
+    need, available = memory_need(cfg, worlds), available_bytes()
+    if need.total > available:
+        fit = need.worlds_that_fit(available)
+        raise GenieError(f"{what} {worlds} needs about {_gb(need.total)} ({_gb(need.per_world * worlds)} for the worlds' "
+                         f"caches and working memory, {_gb(need.fixed_bytes)} for the process) but {_gb(available)} is "
+                         f"available; at most {fit} world{'s' if fit != 1 else ''} fit")
+    return need
