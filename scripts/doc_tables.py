@@ -59,24 +59,36 @@ def maskgit_sweep(sweep: dict) -> str:
 def shipped_model(ev: dict, pr: dict) -> str:
     """The shipped checkpoint's held-out figures (its eval.json and probe.json, as its model card reports them)."""
     steps = ev["maskgit_steps"]
-    horizon = min(4, len(ev["rollout_psnr"]))
+    at = [t for t in (1, 4, 8, 16, 24, 32) if t <= len(ev["rollout_psnr"])]
 
-    def gains(driven: list, still: list) -> str:
-        return ", ".join(_f(None if d is None or s is None else d - s) for d, s in zip(driven[:horizon], still[:horizon]))
+    def gains(driven: list | None, still: list) -> str:
+        if driven is None:
+            return "–"
+        return ", ".join(_f(None if driven[t - 1] is None or still[t - 1] is None else driven[t - 1] - still[t - 1])
+                         for t in at)
 
+    ts = ", ".join(map(str, at))
     heading = f" / {pr['nmi_heading']:.2f}" if pr.get("nmi_heading") is not None else ""
+    commands = ev.get("commands_psnr")
     rows = [f"{ev['clips']} held-out episodes, {ev['horizon']}-step rollouts from their first frames at the "
             f"checkpoint's defaults ({steps} MaskGIT step{'' if steps == 1 else 's'}, temperature {ev['temperature']:g}):",
-            "", "| measure | value |", "|---|---|",
-            f"| rollout driven by the LAM's actions − still frame (prompt held), t = 1…{horizon} | "
-            f"{gains(ev['rollout_psnr'], ev['baseline_copy_psnr'])} dB |",
-            f"| the same on the moving pixels, t = 1…{horizon} | "
-            f"{gains(ev['moving_psnr'], ev['baseline_copy_moving_psnr'])} dB |",
-            f"| ΔtPSNR t = 4 (LAM − random actions); at the paper's temperature 2 | {_f(ev['delta_psnr_t4'])} dB; "
-            f"{_f(ev['delta_psnr_t4_temp2'])} dB |",
-            f"| tokenizer PSNR / SSIM | {ev['tokenizer_psnr']:.1f} dB / {ev['tokenizer_ssim']:.3f} |",
-            f"| NMI(codes, true `{pr['action_target']}` clusters){' / (codes, true heading)' if heading else ''} | "
-            f"{_f(pr['nmi'], 2)}{heading} |"]
+            "", "| measure | value |", "|---|---|"]
+    if commands is not None:
+        rows += [f"| driven by the recorded commands (command map) − still frame (prompt held), t = {ts} | "
+                 f"{gains(commands, ev['baseline_copy_psnr'])} dB |",
+                 f"| the same on the moving pixels, t = {ts} | "
+                 f"{gains(ev.get('commands_moving_psnr'), ev['baseline_copy_moving_psnr'])} dB |",
+                 f"| driven by the recorded commands − uniformly random latent actions, t = {ts} | "
+                 f"{gains(commands, ev['random_psnr'])} dB |"]
+    rows += [f"| driven by the LAM's actions − still frame, t = {ts} | {gains(ev['rollout_psnr'], ev['baseline_copy_psnr'])} dB |",
+             f"| ΔtPSNR (LAM − random actions) t = 4 / 16 / 32; t = 4 at the paper's temperature 2 | "
+             f"{_f(ev['delta_psnr_t4'])} / {_f(ev.get('delta_psnr_t16'))} / {_f(ev.get('delta_psnr_t32'))} dB; "
+             f"{_f(ev['delta_psnr_t4_temp2'])} dB |"]
+    if ev.get("zero_command_psnr_t8") is not None:
+        rows.append(f"| 8 zero commands from the prompt: last frame vs the prompt | {_f(ev['zero_command_psnr_t8'])} dB |")
+    rows += [f"| tokenizer PSNR / SSIM | {ev['tokenizer_psnr']:.1f} dB / {ev['tokenizer_ssim']:.3f} |",
+             f"| NMI(codes, true `{pr['action_target']}` clusters){' / (codes, true heading)' if heading else ''} | "
+             f"{_f(pr['nmi'], 2)}{heading} |"]
     return "\n".join(rows) + "\n"
 
 

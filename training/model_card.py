@@ -255,7 +255,6 @@ def main() -> None:
     (args.out / "metrics.json").unlink(missing_ok=True)  # the report of an earlier card format
 
     (args.out / COMMAND_MAP_FILE).unlink(missing_ok=True)
-    args.curve_data = None
     if args.labelled is not None:
         labelled = label_commands(genie, args.labelled, args.command_map_episodes + HELDOUT_LABELLED, progress=False)
         fit_from_labels(genie, labelled, args.command_map_episodes, labelled.after(args.command_map_episodes)).save(args.out)
@@ -263,12 +262,12 @@ def main() -> None:
     ev, clips, _, driven = evaluate(opts, return_rollouts=True)
     atomic_write_text(args.out / "eval.json", ev.to_json())
     (args.out / "rollouts_32.png").unlink(missing_ok=True)
-    args.curve = None
+    counts, args.curve = args.curve, None  # the curve's labelled-episode counts; then the curve itself
     if driven is not None:
         rollout_picture(clips, driven, args.out / "rollouts_32.png")
         held = held_out_clips(genie.cfg, opts, with_commands=True)
         args.curve = command_map_curve(load_checkpoint(args.out), args.labelled, held.frames_BTHWC, held.commands_BTF,
-                                       args.curve, dataclasses.replace(opts, maskgit_steps=ev.maskgit_steps),
+                                       counts, dataclasses.replace(opts, maskgit_steps=ev.maskgit_steps),
                                        ev.temperature)
         args.curve["shipped_episodes"] = args.command_map_episodes
         atomic_write_text(args.out / "command_map_curve.json", json.dumps(args.curve, indent=2) + "\n")
