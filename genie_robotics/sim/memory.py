@@ -19,9 +19,9 @@ from genie_robotics.core.config import GenieConfig, TransformerConfig
 from genie_robotics.core.errors import GenieError
 
 LIMIT_VARIABLE = "GENIE_MEMORY_LIMIT"
-PROCESS_BYTES = 700 * 2**20  # interpreter, torch, ONNX Runtime and their libraries, measured at 1 world
+PROCESS_BYTES = 450 * 2**20  # interpreter, torch, ONNX Runtime and their libraries (bench: ~0.3 GB at 1 world)
 FLOAT_BYTES = 4  # caches and activations are float32
-WORKING_FACTOR = 1.5  # transient bytes of one step, as a multiple of its largest activations (bench)
+WORKING_FACTOR = 6.0  # a step's transient bytes per world over its largest activation (bench/node_memory.py: 256 worlds)
 
 
 @dataclass(frozen=True)
