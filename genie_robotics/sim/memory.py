@@ -17,6 +17,7 @@ from pathlib import Path
 
 from genie_robotics.core.config import GenieConfig, TransformerConfig
 from genie_robotics.core.errors import GenieError
+from genie_robotics.models.genie import count_parameters
 
 LIMIT_VARIABLE = "GENIE_MEMORY_LIMIT"
 PROCESS_BYTES = 450 * 2**20  # interpreter, torch, ONNX Runtime and their libraries (bench: ~0.3 GB at 1 world)
@@ -50,12 +51,6 @@ def _cache_bytes(t: TransformerConfig, tokens: int, frames: int) -> int:
     return 2 * t.depth * tokens * (frames - 1) * t.dim * FLOAT_BYTES
 
 
-def _parameter_bytes(cfg: GenieConfig) -> int:
-    """The weights, roughly: 12 x width² per ST block (attention x2, feed-forward) for each trunk."""
-    trunks = (cfg.tokenizer.encoder, cfg.tokenizer.decoder, cfg.lam.encoder, cfg.lam.decoder, cfg.dynamics.transformer)
-    return sum(int((8 + 2 * t.ffn_mult) * t.dim**2) * t.depth for t in trunks) * FLOAT_BYTES
-
-
 def memory_need(cfg: GenieConfig, worlds: int) -> MemoryNeed:
     """What `worlds` worlds of `cfg` need: their caches, a step's working memory, the process."""
     n, dyn, dec = cfg.tokens_per_frame, cfg.dynamics.transformer, cfg.tokenizer.decoder
@@ -64,7 +59,8 @@ def memory_need(cfg: GenieConfig, worlds: int) -> MemoryNeed:
     largest = max(2 * n * vocab,  # logits and probabilities of a frame's tokens
                   dyn.heads * n * n + 4 * n * dyn.dim,  # spatial attention scores, hidden states
                   dec.heads * n * n + 4 * n * dec.dim + cfg.height * cfg.width * 3)
-    return MemoryNeed(worlds, cache, int(WORKING_FACTOR * largest * FLOAT_BYTES), PROCESS_BYTES + _parameter_bytes(cfg))
+    weights = count_parameters(cfg)["total"] * FLOAT_BYTES
+    return MemoryNeed(worlds, cache, int(WORKING_FACTOR * largest * FLOAT_BYTES), PROCESS_BYTES + weights)
 
 
 def parse_bytes(text: str) -> int:
