@@ -92,11 +92,56 @@ def shipped_model(ev: dict, pr: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def node_memory(result: dict) -> str:
+    """bench/node_memory.py's rows: peak resident memory and warm-up against the number of worlds."""
+    gb = 1e9
+    lines = [f"Model {result['model']}, {result['steps']} steps after warm-up. Memory in GB; "
+             "\"caches\" is what the worlds' temporal caches need, \"estimate\" what the node and `generate` "
+             "check before allocating.", "",
+             "| backend | worlds | warm-up (s) | step (s) | peak RSS | caches | estimate | RSS / (weights + caches) |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['backend']} | {r['worlds']} | {r['warm_up_s']:.2f} | {r['step_s']:.2f} | "
+              f"{r['peak_rss_bytes'] / gb:.2f} | {r['need_caches_bytes'] / gb:.2f} | {r['need_estimate_bytes'] / gb:.2f} | "
+              f"{r['rss_over_model_and_caches']:.2f} |" for r in result["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+def _stamp(result: dict) -> str:
+    return f"checkpoint `{result['checkpoint']}` (weights SHA-256 `{result['checkpoint_sha256'][:16]}…`)"
+
+
+def policy_pretraining(result: dict) -> str:
+    """examples/policy_pretraining.py's rows: success of each policy, mean and spread over the draws."""
+    names = ("random", "expert", "bc_200", "bc_oracle_all", "latent_policy_200", "synthetic_pretrain_200")
+    lines = [f"{result['score']}; measured on {_stamp(result)} in {result['seconds'] / 60:.0f} min.", "",
+             "| policy | success (mean) | spread (std over draws) | draws |", "|---|---|---|---|"]
+    lines += [f"| `{n}` | {result[n]:.3f} | {result['spread'][n]:.3f} | "
+              f"{' / '.join(f'{v:.2f}' for v in result['draws'][n])} |" for n in names]
+    return "\n".join(lines) + "\n"
+
+
+def policy_eval(result: dict) -> str:
+    """`genie-robotics evaluate-policy --ladder`'s rows: each policy's success in both worlds."""
+    lines = [f"{len(result['policies'])} policies, {result['episodes']} episodes of {result['steps']} steps each, from "
+             f"the same start frames; measured on {_stamp(result)} in {result['seconds'] / 60:.0f} min. Success is read "
+             f"from the last frame by the detector (held-out error {result['detector_error_px']:.2f} px, success "
+             f"radius {result['success_radius_px']:.1f} px); the last column is MuJoCo's state, for reference.", "",
+             "| policy | success in MuJoCo | success in the learned simulator | MuJoCo, from its state |",
+             "|---|---|---|---|"]
+    lines += [f"| {p['name']} | {p['mujoco_success']:.2f} | {p['simulator_success']:.2f} | "
+              f"{p['mujoco_true_success']:.2f} |" for p in result["policies"]]
+    lines += ["", f"Across the ladder: Spearman {result['spearman']:.3f}, Pearson {result['pearson']:.3f}."]
+    return "\n".join(lines) + "\n"
+
+
 SHIPPED = "genie_robotics/checkpoints/tiny"
 TABLES: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
     "gpu_check": (("bench/results/gpu_check.json",), gpu_check),
     "maskgit_sweep": (("bench/results/maskgit_sweep.json",), maskgit_sweep),
     "shipped_model": ((f"{SHIPPED}/eval.json", f"{SHIPPED}/probe/probe.json"), shipped_model),
+    "node_memory": (("bench/results/node_memory.json",), node_memory),
+    "policy_pretraining": (("examples/results/policy_pretraining.json",), policy_pretraining),
+    "policy_eval": (("examples/results/policy_eval.json",), policy_eval),
 }
 
 

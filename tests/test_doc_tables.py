@@ -26,7 +26,7 @@ def test_generated_tables_match_their_result_files():
 
 def test_every_renderer_has_a_table_and_every_marker_names_its_files():
     names = [m.group("name") for _, m in _blocks()]
-    assert sorted(names) == sorted(doc_tables.TABLES)  # each table once, none unknown
+    assert set(names) == set(doc_tables.TABLES)  # each table somewhere (a doc may repeat one), none unknown
     for _, m in _blocks():
         paths, _ = doc_tables.TABLES[m.group("name")]
         assert m.group("sources") == f" from {', '.join(paths)} by scripts/doc_tables.py", m.group(0)[:120]

@@ -20,6 +20,7 @@ LAYERS = (
     ("genie_robotics.export",),
     ("genie_robotics.sim",),
     ("genie_robotics.analysis",),
+    ("genie_robotics.policies",),
     ("genie_robotics.cli",),
     ("ros_nodes", "training"),
 )

@@ -12,7 +12,7 @@ import numpy as np
 from genie_robotics.analysis.flow_metrics import MOVING_THRESHOLD_PX, ActionMotion
 
 
-def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
+def new_figure(width: float, height: float, rows: int = 1, cols: int = 1):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
@@ -20,7 +20,7 @@ def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
 
 
 def plot_code_usage(usage_K: list[float], path: Path) -> None:
-    fig, ax = _figure(6, 3.2)
+    fig, ax = new_figure(6, 3.2)
     ax = ax[0, 0]
     K = len(usage_K)
     ax.bar(range(K), usage_K, color="tab:blue")
@@ -31,7 +31,7 @@ def plot_code_usage(usage_K: list[float], path: Path) -> None:
 
 
 def plot_consistency(motion: ActionMotion, chance: float, path: Path) -> None:
-    fig, axes = _figure(10, 3.9, 1, 2)
+    fig, axes = new_figure(10, 3.9, 1, 2)
     K = len(motion.consistency)
     x = np.arange(K)
     left, right = axes[0]
@@ -53,7 +53,7 @@ def plot_flow_directions(motion_table: list[list[dict[str, float]]], consistency
     """A compass per action: one arrow per start frame (mean dx, dy), the mean over them in black."""
     K = len(motion_table)
     cols = min(4, K)
-    fig, axes = _figure(2.6 * cols, 2.7 * math.ceil(K / cols), math.ceil(K / cols), cols)
+    fig, axes = new_figure(2.6 * cols, 2.7 * math.ceil(K / cols), math.ceil(K / cols), cols)
     vectors = np.array([[[r["dx"], r["dy"]] for r in rollouts] for rollouts in motion_table])  # [K, S, 2]
     reach = max(float(np.abs(vectors).max()), 1e-3) * 1.15
     for a, ax in enumerate(axes.ravel()):
@@ -76,7 +76,7 @@ def plot_contingency(contingency_KC: np.ndarray, path: Path) -> None:
     """Codes (rows) vs true-action clusters (columns): P(cluster | code), with counts."""
     counts = np.asarray(contingency_KC)
     share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    fig, ax = _figure(1.2 + 0.6 * counts.shape[1], 4.2)
+    fig, ax = new_figure(1.2 + 0.6 * counts.shape[1], 4.2)
     ax = ax[0, 0]
     image = ax.imshow(share, cmap="viridis", vmin=0, vmax=1, aspect="auto")
     for (i, j), n in np.ndenumerate(counts):

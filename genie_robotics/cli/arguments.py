@@ -29,7 +29,8 @@ def add_options(parser: argparse.ArgumentParser, options_cls: type) -> None:
         if "help" not in meta:  # a field the command line does not set
             continue
         if meta["positional"]:
-            parser.add_argument(f.name, type=meta["parse"], help=meta["help"], metavar=meta["metavar"])
+            optional = {} if f.default is MISSING else {"nargs": "?", "default": f.default}
+            parser.add_argument(f.name, type=meta["parse"], help=meta["help"], metavar=meta["metavar"], **optional)
             continue
         flag = "--" + f.name.replace("_", "-")
         if isinstance(f.default, bool):

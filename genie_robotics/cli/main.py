@@ -107,6 +107,15 @@ def _cmd_fit_command_map(args: argparse.Namespace) -> None:
           f"{info['train_agreement']:.1%}){heldout}; wrote {path}")
 
 
+def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
+    from genie_robotics.cli.evaluate_policy import EvaluatePolicyOptions, evaluate_policy_command, format_result
+
+    opts = options_from(EvaluatePolicyOptions, args)
+    result = evaluate_policy_command(opts)
+    print(format_result(result))
+    print(f"wrote {opts.out / 'policy_eval.json'}, policy_eval.png and policy_episodes.png")
+
+
 def _cmd_probe(args: argparse.Namespace) -> None:
     from genie_robotics.analysis.probe import ProbeOptions, probe
 
@@ -222,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     from genie_robotics.analysis.evaluation import EvalOptions
     from genie_robotics.analysis.probe import ProbeOptions
     from genie_robotics.cli.demo import DemoOptions
+    from genie_robotics.cli.evaluate_policy import EvaluatePolicyOptions
     from genie_robotics.cli.fit_command_map import FitCommandMapOptions
     from genie_robotics.cli.generate import GenerateOptions
     from genie_robotics.cli.play import PlayOptions
@@ -245,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("generate", GenerateOptions, _cmd_generate,
          "synthetic trajectories from the simulator under a latent-action policy, written as an RLDS dataset "
          "(for policy pre-training)"),
+        ("evaluate-policy", EvaluatePolicyOptions, _cmd_evaluate_policy,
+         "run pixel policies closed-loop in MuJoCo and in the learned simulator (commands through the command map), "
+         "score both from their frames with a success detector, and report how well the simulator ranks them"),
     )
     for name, options_cls, func, help_text in commands:
         command = sub.add_parser(name, help=help_text)
