@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from genie_robotics.core.atomic_files import atomic_write_text
+from genie_robotics.core.atomic_files import atomic_replace, atomic_write_text
 from genie_robotics.core.errors import GenieError
 
 
@@ -64,10 +64,8 @@ class PixelNet(nn.Module):
     def save(self, path: Path, meta: dict) -> None:
         """`path`.safetensors (weights) and `path`.json (shape settings and `meta`), written atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".safetensors.tmp")
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        tmp.replace(path.with_suffix(".safetensors"))
+        weights = {k: v.contiguous() for k, v in self.state_dict().items()}
+        atomic_replace(path.with_suffix(".safetensors"), lambda tmp: save_file(weights, str(tmp)))
         header = {"outputs": self.outputs, "size": self.size, "width": self.width, "points": self.points, **meta}
         atomic_write_text(path.with_suffix(".json"), json.dumps(header, indent=2) + "\n")
 
