@@ -48,8 +48,9 @@ IK_POSTURE_WEIGHT = np.array([0.0, 1.0, 1.0, 1.0])
 POSTURE_GAIN = 0.3
 
 
-def load_scene(name: str, seed: int, policy: str = "torque"):
-    """A dm_control environment for a scene, with rendering set up for speed and `policy`'s framing."""
+def load_scene(name: str, seed: int, policy: str = "torque", target_scale: float = 1.0):
+    """A dm_control environment for a scene, with rendering set up for speed and `policy`'s framing;
+    the target ball drawn `target_scale` times its size (it has no collision: purely visual)."""
     if name not in SCENES:
         raise GenieError(f"unknown scene {name!r}; choose one of: {', '.join(SCENES)}")
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -64,6 +65,10 @@ def load_scene(name: str, seed: int, policy: str = "torque"):
     model.vis.quality.shadowsize = 0
     camera = model.name2id("fixed", "camera")
     model.cam_fovy[camera] *= CAMERA_ZOOM[policy]
+    if target_scale != 1.0:
+        if b"\x00target_ball\x00" not in model.names:
+            raise GenieError(f"scene {name} has no target ball to draw {target_scale:g}x larger")
+        model.geom_size[model.name2id("target_ball", "geom"), 0] *= target_scale
     if ARM_THICKNESS[policy] != 1.0:  # purely visual under the kinematic policy
         arm = model.name2id("upper_arm", "body")
         for geom in range(model.ngeom):
@@ -264,7 +269,7 @@ def render_dataset(out: str | Path, settings: RenderSettings, overwrite: bool = 
     if policy not in POLICIES:
         raise GenieError(f"unknown policy {policy!r}; choose one of: {', '.join(POLICIES)}")
     check_output_dir(Path(out), overwrite)
-    env = load_scene(scene, seed, policy)
+    env = load_scene(scene, seed, policy, settings.target_scale)
     episode = render_teleop_episode if policy == "teleop" else render_episode
     rng = np.random.default_rng(seed)
     state_dim = env.physics.data.qpos.shape[0]

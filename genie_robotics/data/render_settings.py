@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genie_robotics.core.errors import GenieError
-from genie_robotics.core.options import nonnegative_int, option, positive_int
+from genie_robotics.core.options import nonnegative_int, option, positive_float, positive_int
 
 RENDER_SETTINGS_FILE = "data.json"
 POLICIES = ("teleop", "torque")
 CAMERA_ZOOM = {"torque": 0.75, "teleop": 0.55}  # narrows the fixed camera's field of view
 MAX_RENDER_SIDE = 1024  # MuJoCo's offscreen buffer is sized for the largest frame we render
+ADDED_LATER = ("target_scale",)  # keys a data.json written before them lacks; their defaults apply
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class RenderSettings:
                               "torques through the physics (stores action/joint_torque)")
     seed: int = option(0, parse=nonnegative_int, help="random seed of the scenes and the policy")
     episodes: int = option(64, parse=positive_int, help="episodes to render")
+    target_scale: float = option(1.0, parse=positive_float,
+                                 help="draw the target ball this many times its size (purely visual; 2 keeps it "
+                                      "several pixels wide at 64x64)")
 
     @property
     def height_width(self) -> tuple[int, int]:
@@ -82,10 +86,13 @@ class RenderSettings:
         path = Path(path)
         try:
             data = json.loads(path.read_text())
-            settings = cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+            settings = cls(**{f.name: data.get(f.name, f.default) if f.name in ADDED_LATER else data[f.name]
+                              for f in dataclasses.fields(cls)})
             settings.height_width  # noqa: B018 - raises on a malformed size
             if not all(isinstance(getattr(settings, k), int) for k in ("steps", "seed", "episodes")):
                 raise ValueError("steps, seed and episodes must be integers")
+            if not (isinstance(settings.target_scale, (int, float)) and settings.target_scale > 0):
+                raise ValueError("target_scale must be a number > 0")
             return settings
         except FileNotFoundError:
             raise GenieError(f"{path} does not exist") from None

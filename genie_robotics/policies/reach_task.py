@@ -48,10 +48,8 @@ class ReachTask:
     def __init__(self, size: int = 64) -> None:
         os.environ.setdefault("MUJOCO_GL", "egl")
         self.size = size
-        self.env = load_scene(SCENE, 0, policy="teleop")
+        self.env = load_scene(SCENE, 0, policy="teleop", target_scale=TARGET_SCALE)
         self.physics = self.env.physics
-        model = self.physics.model  # the target drawn TARGET_SCALE x larger: a few pixels wide at 64x64
-        model.geom_size[model.name2id("target_ball", "geom"), 0] *= TARGET_SCALE
         self.env.reset()
         self.ik = GripperIK(self.physics)
         self._projection = self._camera_projection()

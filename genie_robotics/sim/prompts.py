@@ -83,7 +83,8 @@ def heldout_prompt_dataset(checkpoint: Path, height: int, width: int, data_root:
 
     log = logging.getLogger(__name__)
     r = prompt_render_settings(checkpoint, height, width)
-    data_dir = Path(data_root) / f"prompts-{r.scene}-{r.policy}-{r.size}-seed{r.seed}"
+    bigger = f"-target{r.target_scale:g}" if r.target_scale != 1.0 else ""
+    data_dir = Path(data_root) / f"prompts-{r.scene}-{r.policy}-{r.size}{bigger}-seed{r.seed}"
     if (data_dir / "dataset_info.json").is_file():
         log.info("reusing rendered MuJoCo prompt episodes at %s", data_dir)
         return data_dir

@@ -73,3 +73,23 @@ def test_recorded_camera_fov_is_the_rendering_cameras(policy):
     model = env.physics.model
     rendered = float(model.cam_fovy[model.name2id("fixed", "camera")])
     assert RenderSettings("manipulator-ball", "64x64", 8, policy, 0, 1).camera_fovy_deg == pytest.approx(rendered)
+
+
+def test_target_scale_draws_the_target_larger_and_old_data_json_files_still_load(tmp_path):
+    def target_radius(scale):
+        env = load_scene("manipulator-ball", 0, "teleop", target_scale=scale)
+        model = env.physics.model
+        return model.geom_size[model.name2id("target_ball", "geom"), 0]
+
+    assert target_radius(2.0) == pytest.approx(2 * target_radius(1.0))
+    with pytest.raises(GenieError, match="no target ball"):
+        load_scene("manipulator-peg", 0, "teleop", target_scale=2.0)
+    settings = RenderSettings(episodes=1, steps=3, target_scale=2.0)
+    settings.save(tmp_path / "data.json")
+    assert RenderSettings.load(tmp_path / "data.json") == settings
+    older = {k: v for k, v in json.loads((tmp_path / "data.json").read_text()).items() if k != "target_scale"}
+    (tmp_path / "old.json").write_text(json.dumps(older))
+    assert RenderSettings.load(tmp_path / "old.json").target_scale == 1.0
+    (tmp_path / "bad.json").write_text(json.dumps(older | {"target_scale": -1}))
+    with pytest.raises(GenieError, match="target_scale must be a number > 0"):
+        RenderSettings.load(tmp_path / "bad.json")
