@@ -84,6 +84,19 @@ class TemporalCache:
         rotated, values = self._writable()
         return TemporalCache(values.clone(), self.valid_C.clone(), rotated.clone(), self.newest)
 
+    def select_worlds(self, index_B: torch.Tensor, tokens_per_world: int) -> TemporalCache:
+        """A new cache whose world b holds this cache's world `index_B[b]` (X is world-major:
+        world b owns rows b*tokens_per_world ...): worlds that start from the same prompt copy
+        one computed cache instead of each computing it."""
+        rotated, values = self._writable()
+
+        def pick(t_LXHCD: torch.Tensor) -> torch.Tensor:
+            L, X, H, C, D = t_LXHCD.shape
+            worlds_LWNHCD = t_LXHCD.view(L, X // tokens_per_world, tokens_per_world, H, C, D)
+            return worlds_LWNHCD[:, index_B].reshape(L, len(index_B) * tokens_per_world, H, C, D)
+
+        return TemporalCache(pick(values), self.valid_C.clone(), pick(rotated), self.newest)
+
     @torch.no_grad()
     def append(self, keys_LXHD: torch.Tensor, values_LXHD: torch.Tensor) -> TemporalCache:
         """Write this frame's keys/values over the oldest slot, in place; returns this cache.

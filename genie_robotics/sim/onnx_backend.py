@@ -105,6 +105,10 @@ class OnnxBackend(RolloutBackend):
                           "(GPU libraries missing?)", RuntimeWarning, stacklevel=2)
         on_gpu = self.provider in GPU_PROVIDERS and torch.cuda.is_available()
         self.device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+        # On CPU without arena or memory pattern nothing is planned per batch size; a GPU
+        # provider's arena and kernel choices are.
+        options = settings or SESSION_SETTINGS
+        self.warms_per_batch = self.provider != "CPUExecutionProvider" or bool(options.get("ort_defaults"))
         # On CPU the graphs' intra-op pool has the cores; torch (sampling, cache appends) runs on
         # one thread beside it, or its own spin-waiting workers slow both down (bench/onnx_session.py).
         self.host_threads = 1 if self.provider == "CPUExecutionProvider" else None

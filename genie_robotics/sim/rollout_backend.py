@@ -34,6 +34,9 @@ class RolloutBackend:
     # torch's setting alone. A backend whose model calls run on their own thread pool sets 1.
     host_threads: int | None = None
     _temperature: tuple[float, torch.Tensor] | None = None  # see temperature_tensor
+    # True when the backend prepares itself per batch size at first use (compiles, plans memory,
+    # tunes kernels): its warm-up must then run at the batch it will serve, not at one world.
+    warms_per_batch: bool = False
 
     def check_batch(self, batch: int) -> None:
         """GenieError if this backend cannot roll out `batch` worlds at once."""
@@ -79,6 +82,10 @@ class RolloutBackend:
         _, keys, values = self.dynamics_step(tokens_BN, actions_B, cache, keys_values_only=True)
         return cache.append(keys, values)
 
+    def select_worlds(self, context, index_B: torch.Tensor):
+        """A context (dynamics or decoder) whose world b is `context`'s world `index_B[b]`."""
+        return context.select_worlds(index_B, self.cfg.tokens_per_frame)
+
 
 class TorchBackend(RolloutBackend):
     """The Genie stack in PyTorch with temporal key/value caches: one MaskGIT iteration costs one
@@ -97,6 +104,7 @@ class TorchBackend(RolloutBackend):
         self._step, self._probabilities = self._eager_step, self._eager_probabilities
         self._decode_frame = self.genie.tokenizer.decode_frame
         self.compiled = compile
+        self.warms_per_batch = compile or self.device.type == "cuda"  # compiled graphs; CUDA's allocator
         if compile:
             if self.device.type == "cpu" and not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")):
                 raise GenieError("compiling for CPU needs a C++ compiler (g++, or $CXX) and none was found; "
@@ -170,3 +178,6 @@ class FullHistoryBackend(TorchBackend):
     def decode(self, tokens_BN, history):
         tokens_BTN = tokens_BN[:, None] if history.tokens_BTN is None else torch.cat((history.tokens_BTN, tokens_BN[:, None]), 1)
         return self.genie.tokenizer.decode(tokens_BTN)[:, -1], History(tokens_BTN)
+
+    def select_worlds(self, history: History, index_B: torch.Tensor) -> History:
+        return History(*(None if t is None else t[index_B] for t in (history.tokens_BTN, history.codes_BTD)))

@@ -163,13 +163,20 @@ class WorldModel:
         if seed is not None:
             self.seed = seed
             self.generator.manual_seed(seed)
+        # Worlds that share a prompt (a node's num_envs all start from one) are computed once.
+        unique_UHWC, world_to_unique_B = torch.unique(frames_BHWC, dim=0, return_inverse=True)
+        U = unique_UHWC.shape[0]
         with self._host_threads():
-            tokens_BN = self.backend.encode(frames_BHWC)
-            dynamics_context, decoder_context = self.backend.empty_caches(B)
-            frame_BHWC, decoder_context = self.backend.decode(tokens_BN, decoder_context)
-            self.state = RolloutState(B, self.backend.commit(tokens_BN, None, dynamics_context), decoder_context,
-                                      single=single)
-            return self._out(frame_BHWC, single)
+            tokens_UN = self.backend.encode(unique_UHWC if U < B else frames_BHWC)
+            dynamics_context, decoder_context = self.backend.empty_caches(U)
+            frame_UHWC, decoder_context = self.backend.decode(tokens_UN, decoder_context)
+            dynamics_context = self.backend.commit(tokens_UN, None, dynamics_context)
+            if U < B:
+                frame_UHWC = frame_UHWC[world_to_unique_B]
+                dynamics_context = self.backend.select_worlds(dynamics_context, world_to_unique_B)
+                decoder_context = self.backend.select_worlds(decoder_context, world_to_unique_B)
+            self.state = RolloutState(B, dynamics_context, decoder_context, single=single)
+            return self._out(frame_UHWC, single)
 
     def command_actions(self, command) -> np.ndarray:
         """Latent actions [B] for robot commands ([3] world_vector, or one per rollout [B, 3])."""
@@ -209,12 +216,14 @@ class WorldModel:
         return self.state
 
     def warm_up(self, prompt) -> float:
-        """One throwaway reset and step at `prompt`'s batch size, then the sampler seeded again:
-        a compiled backend compiles here and ONNX Runtime makes
-        its first-run allocations, so the first real frame is not slowed, and a seed's rollouts
-        stay what they would have been. Seconds it took; call `reset` next."""
+        """One throwaway reset and step, then the sampler seeded again, so the first real frame is
+        not slowed and a seed's rollouts stay what they would have been. At `prompt`'s batch size
+        when the backend prepares per batch size (compiles; GPU arenas); otherwise one world
+        is enough, and warming all of them would cost a whole batched step for nothing.
+        Seconds it took; call `reset` next."""
         start = time.perf_counter()
-        self.reset(prompt)
+        frames_BHWC, _ = self._prompt_batch(prompt)
+        self.reset(prompt if self.backend.warms_per_batch else frames_BHWC[:1].cpu().numpy())
         self.step(np.zeros(self._rollout_state().batch, np.int64))
         self.generator.manual_seed(self.seed)
         self.state = None

@@ -115,3 +115,52 @@ def test_warm_up_leaves_a_seeds_rollout_unchanged_and_asks_for_a_reset(tiny_geni
     with pytest.raises(GenieError, match="call reset"):
         warmed.step(1)
     assert np.array_equal(warmed.rollout(prompt, [[1, 2], [3, 4]]), fresh)
+
+
+@pytest.mark.parametrize("backend", ["cached", "full-history"])
+def test_worlds_that_share_a_prompt_start_from_the_contexts_each_would_have_computed(tiny_genie, backend):
+    import torch
+
+    from genie_robotics.sim.rollout_backend import FullHistoryBackend, TorchBackend
+
+    rng = np.random.default_rng(2)
+    p, q = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    prompts_BHWC = np.stack([p, q, p, p])  # worlds 0, 2 and 3 share a prompt: computed once
+    world = WorldModel(TorchBackend(tiny_genie) if backend == "cached" else FullHistoryBackend(tiny_genie), seed=0)
+    first_BHWC = world.reset(prompts_BHWC)
+    assert np.array_equal(first_BHWC[0], first_BHWC[2]) and np.array_equal(first_BHWC[0], first_BHWC[3])
+
+    b = world.backend  # what each world would have had, computed for the whole batch
+    tokens_BN = b.encode(torch.as_tensor(prompts_BHWC))
+    dynamics, decoder = b.empty_caches(4)
+    frame_BHWC, decoder = b.decode(tokens_BN, decoder)
+    dynamics = b.commit(tokens_BN, None, dynamics)
+    assert np.abs(WorldModel._out(frame_BHWC, False).astype(int) - first_BHWC).max() <= 1
+    for got, want in ((world.state.dynamics_context, dynamics), (world.state.decoder_context, decoder)):
+        if backend == "cached":
+            assert got.newest == want.newest and torch.equal(got.valid_C, want.valid_C)
+            pairs = ((got.values_LXHCD, want.values_LXHCD), (got.rotated_keys_LXHCD, want.rotated_keys_LXHCD))
+        else:
+            pairs = tuple((g, w) for g, w in ((got.tokens_BTN, want.tokens_BTN), (got.codes_BTD, want.codes_BTD))
+                          if w is not None)
+        for g, w in pairs:
+            assert g.shape == w.shape and torch.allclose(g.float(), w.float(), atol=1e-4)
+    assert world.step(np.arange(4)).shape == (4, 64, 64, 3)  # the copied contexts roll on independently
+
+
+def test_warm_up_runs_one_world_unless_the_backend_prepares_per_batch_size(tiny_genie):
+    from genie_robotics.sim.rollout_backend import TorchBackend
+
+    seen = []
+
+    class Recording(TorchBackend):
+        def encode(self, frames_BHWC):
+            seen.append(frames_BHWC.shape[0])
+            return super().encode(frames_BHWC)
+
+    prompts = np.random.default_rng(3).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    backend = Recording(tiny_genie)
+    WorldModel(backend).warm_up(prompts)
+    backend.warms_per_batch = True
+    WorldModel(backend).warm_up(prompts)
+    assert seen == [1, 3]
