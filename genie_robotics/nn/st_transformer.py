@@ -93,7 +93,9 @@ class TemporalCache:
         def pick(t_LXHCD: torch.Tensor) -> torch.Tensor:
             L, X, H, C, D = t_LXHCD.shape
             worlds_LWNHCD = t_LXHCD.view(L, X // tokens_per_world, tokens_per_world, H, C, D)
-            return worlds_LWNHCD[:, index_B].reshape(L, len(index_B) * tokens_per_world, H, C, D)
+            out_LBNHCD = t_LXHCD.new_empty((L, len(index_B), tokens_per_world, H, C, D))
+            torch.index_select(worlds_LWNHCD, 1, index_B, out=out_LBNHCD)  # the fastest copy measured
+            return out_LBNHCD.view(L, len(index_B) * tokens_per_world, H, C, D)
 
         return TemporalCache(pick(values), self.valid_C.clone(), pick(rotated), self.newest)
 
