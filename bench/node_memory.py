@@ -1,8 +1,9 @@
 """Resident memory and warm-up time against the number of worlds, beside what the worlds need.
 
 Each row is a fresh process: the in-process `WorldModel` (backend torch or onnx, the shipped tiny
-checkpoint, ONNX exported with a batch dimension) resets N worlds, warms up and takes `--steps`
-batched steps; its peak resident set (VmHWM) is read from /proc. `need_*` come from
+checkpoint, ONNX exported with a batch dimension) warms up, resets N worlds from one prompt (as
+the node does), takes one first step (timed apart: a warm-up that left the full batch something
+to prepare shows as a slow first step) and `--steps` more; its peak resident set (VmHWM) is read from /proc. `need_*` come from
 genie_robotics.sim.memory (what the node checks before allocating): the worlds' caches alone,
 and the whole estimate. Prints one JSON object (and writes it with --json).
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,22 +39,29 @@ def child(model: str, backend: str, worlds: int, steps: int) -> dict:
     start = time.perf_counter()
     world = load_world_model(model, backend, batched=worlds > 1)
     loaded = time.perf_counter() - start
-    prompt = np.full((worlds, world.cfg.height, world.cfg.width, 3), 128, np.uint8)
+    prompt = np.full((worlds, world.cfg.height, world.cfg.width, 3), 128, np.uint8)  # one prompt, as the node's
     warm_up_s = world.warm_up(prompt)
+    start = time.perf_counter()
     world.reset(prompt)
-    step_start = time.perf_counter()
-    for t in range(steps):
+    reset_s = time.perf_counter() - start
+
+    def step(t: int) -> float:
+        start = time.perf_counter()
         world.step(np.full(worlds, t % world.num_actions, np.int64))
-    step_s = (time.perf_counter() - step_start) / max(steps, 1)
+        return time.perf_counter() - start
+
+    first_step_s = step(0)  # slowed if the warm-up left something for the full batch to prepare
+    step_s = sum(step(t) for t in range(1, steps + 1)) / max(steps, 1)
     return {"backend": backend, "worlds": worlds, "load_s": round(loaded, 2), "warm_up_s": round(warm_up_s, 2),
-            "step_s": round(step_s, 3), "peak_rss_bytes": _peak_rss_bytes()}
+            "reset_s": round(reset_s, 2), "first_step_s": round(first_step_s, 3), "step_s": round(step_s, 3),
+            "first_over_steady_step": round(first_step_s / step_s, 2), "peak_rss_bytes": _peak_rss_bytes()}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--worlds", type=int, nargs="+", default=[1, 4, 16, 64, 256])
     p.add_argument("--backends", nargs="+", default=["onnx", "torch"], choices=["onnx", "torch"])
-    p.add_argument("--steps", type=int, default=2, help="batched steps after the warm-up")
+    p.add_argument("--steps", type=int, default=2, help="batched steps timed after the first")
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--child", nargs=4, metavar=("MODEL", "BACKEND", "WORLDS", "STEPS"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -88,8 +97,9 @@ def main() -> None:
                 rows.append(row)
                 print(f"{backend:5s} {worlds:4d} worlds: peak {row['peak_rss_bytes'] / GB:.2f} GB, estimate "
                       f"{need.total / GB:.2f} GB, caches {worlds * need.cache_bytes_per_world / GB:.2f} GB, "
-                      f"warm-up {row['warm_up_s']} s", file=sys.stderr)
-    result = {"model": "tiny (shipped)", "steps": args.steps, "rows": rows}
+                      f"warm-up {row['warm_up_s']} s, reset {row['reset_s']} s, first step / steady "
+                      f"{row['first_over_steady_step']}", file=sys.stderr)
+    result = {"model": "tiny (shipped)", "steps": args.steps, "cores": len(os.sched_getaffinity(0)), "rows": rows}
     text = json.dumps(result, indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

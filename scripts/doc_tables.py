@@ -93,16 +93,21 @@ def shipped_model(ev: dict, pr: dict) -> str:
 
 
 def node_memory(result: dict) -> str:
-    """bench/node_memory.py's rows: peak resident memory and warm-up against the number of worlds."""
+    """bench/node_memory.py's rows: peak resident memory and start-up against the number of worlds."""
     gb = 1e9
-    lines = [f"Model {result['model']}, {result['steps']} steps after warm-up. Memory in GB; "
+    lines = [f"Model {result['model']}, {result['cores']} CPU core(s); step: the mean of {result['steps']} steps after the "
+             "first. Memory in GB; "
              "\"caches\" is what the worlds' temporal caches need, \"estimate\" what the node and `generate` "
-             "check before allocating.", "",
-             "| backend | worlds | warm-up (s) | step (s) | peak RSS | caches | estimate | RSS / (weights + caches) |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['backend']} | {r['worlds']} | {r['warm_up_s']:.2f} | {r['step_s']:.2f} | "
+             "check before allocating. The node is ready after warm-up + reset; \"first / step\" near 1 means "
+             "the warm-up left the first real step nothing to prepare.", "",
+             "| backend | worlds | warm-up (s) | reset (s) | step (s) | first / step | peak RSS | caches | estimate "
+             "| RSS / (weights + caches) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['backend']} | {r['worlds']} | " + (
+              f"failed: {' '.join(r['error'])} | | | | | | | |" if "error" in r else
+              f"{r['warm_up_s']:.2f} | {r['reset_s']:.2f} | {r['step_s']:.2f} | {r['first_over_steady_step']:.2f} | "
               f"{r['peak_rss_bytes'] / gb:.2f} | {r['need_caches_bytes'] / gb:.2f} | {r['need_estimate_bytes'] / gb:.2f} | "
-              f"{r['rss_over_model_and_caches']:.2f} |" for r in result["rows"]]
+              f"{r['rss_over_model_and_caches']:.2f} |") for r in result["rows"]]
     return "\n".join(lines) + "\n"
 
 
@@ -124,8 +129,9 @@ def policy_eval(result: dict) -> str:
     """`genie-robotics evaluate-policy --ladder`'s rows: each policy's success in both worlds."""
     lines = [f"{len(result['policies'])} policies, {result['episodes']} episodes of {result['steps']} steps each, from "
              f"the same start frames; measured on {_stamp(result)} in {result['seconds'] / 60:.0f} min. Success is read "
-             f"from the last frame by the detector (held-out error {result['detector_error_px']:.2f} px, success "
-             f"radius {result['success_radius_px']:.1f} px); the last column is MuJoCo's state, for reference.", "",
+             f"by the detector, the gripper in the last frame against the target in the start frame (held-out "
+             f"error {result['detector_error_px']:.2f} px, success radius {result['success_radius_px']:.1f} px); the last "
+             "column is MuJoCo's state, for reference.", "",
              "| policy | success in MuJoCo | success in the learned simulator | MuJoCo, from its state |",
              "|---|---|---|---|"]
     lines += [f"| {p['name']} | {p['mujoco_success']:.2f} | {p['simulator_success']:.2f} | "

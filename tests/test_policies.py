@@ -23,6 +23,7 @@ from genie_robotics.policies.reach_task import (
     SUCCESS_RADIUS,
     ReachTask,
     command_classes,
+    expert_choice,
 )
 from genie_robotics.sim.world_model import WorldModel
 
@@ -32,6 +33,18 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def task():
     return ReachTask()
+
+
+def test_the_camera_calibration_takes_pixels_back_to_the_arms_plane_and_the_servo_rule_is_the_experts(task):
+    task.reset(200_003)
+    world_from_pixel_23 = task.world_from_pixel()
+    points_N2 = np.random.default_rng(0).uniform(-0.3, 0.3, (20, 2))
+    pixels_N3 = np.concatenate((task.pixels(points_N2), np.ones((20, 1))), axis=1)
+    assert np.allclose(pixels_N3 @ world_from_pixel_23.T, points_N2, atol=1e-6)
+    # a servo that located the keypoints exactly would command what the state-reading expert does
+    gripper, target = task.gripper(), task.target()
+    assert np.array_equal(COMMANDS_C3[expert_choice(gripper, target - gripper)], task.expert_command())
+    assert expert_choice(gripper, np.zeros(2)) == STOP
 
 
 def test_command_classes_name_the_teleop_commands():

@@ -151,8 +151,15 @@ above driven by the recorded commands through each map.
 """
 
 
+def _data_phrase(data: dict) -> str:
+    bigger = f", the target ball drawn {data['target_scale']:g}x" if data.get("target_scale", 1.0) != 1.0 else ""
+    return (f"dm_control `{data['scene']}`, {data['episodes']} episodes x {data['steps']} steps at {data['size']}, "
+            f"`{data['policy']}` policy, seed {data['seed']}{bigger}")
+
+
 def write_card(out: Path, ev: EvalResult, pr: ProbeResult, data: dict, args: argparse.Namespace) -> str:
     genie = load_checkpoint(out)
+    mixed = "".join(f"; with {_data_phrase(d)}" for d in args.also_data)
     n = genie.parameter_counts()
     cfg = genie.cfg
     usage = " ".join(f"{u:.2f}" for u in pr.code_usage)
@@ -161,8 +168,7 @@ def write_card(out: Path, ev: EvalResult, pr: ProbeResult, data: dict, args: arg
 - **What**: the full Genie stack (video tokenizer, latent action model, MaskGIT dynamics), preset
   `{cfg.name}`: {n['total']:,} parameters (tokenizer {n['tokenizer']:,}, LAM {n['lam']:,}, dynamics
   {n['dynamics']:,}); {cfg.height}x{cfg.width} frames, {cfg.num_actions} latent actions, context {cfg.frames} frames at {cfg.fps} FPS.
-- **Data** (`data.json`): dm_control `{data['scene']}`, {data['episodes']} episodes x {data['steps']} steps at
-  {data['size']}, `{data['policy']}` policy, seed {data['seed']}. The true actions are stored in the
+- **Data** (`data.json`): {_data_phrase(data)}{mixed}. The true actions are stored in the
   dataset for probing; training never read them.
 - **Trained**: on CPU (2 cores), DeepSpeed CPU accelerator, fp32, in three resumable phases
   (tokenizer, LAM, dynamics with the LAM frozen), {args.train_minutes} minutes in all. Exact commands:
@@ -175,7 +181,7 @@ def write_card(out: Path, ev: EvalResult, pr: ProbeResult, data: dict, args: arg
   steps" below), temperature {cfg.dynamics.temperature:g} ({args.temperature_note}).
 
 ## Held-out results
-{ev.clips} episodes rendered with seed {args.heldout_seed} (training used {data['seed']}); one clip of
+{ev.clips} episodes rendered with seed {args.heldout_seed} (training used {", ".join(str(d["seed"]) for d in [data, *args.also_data])}); one clip of
 {ev.horizon + 1} frames from the start of each; {ev.horizon}-step rollouts from the first frame,
 {steps_phrase(ev.maskgit_steps)}, temperature {ev.temperature:g}, driven three ways: by the robot's recorded
 commands (`action/world_vector` of each step) through the command map (`command_map.json`), by the
@@ -215,14 +221,17 @@ README.md, plots, the start-frame x action rollout grid). Measured on {datetime.
 def _render_command(dataset: Path) -> str:
     """The `data render` command that made a rendered dataset (from its data.json)."""
     r = RenderSettings.load(dataset / RENDER_SETTINGS_FILE)
+    bigger = f" --target-scale {r.target_scale:g}" if r.target_scale != 1.0 else ""
     return (f"genie-robotics data render --out {dataset} --episodes {r.episodes} --steps {r.steps} --size {r.size} "
-            f"--scene {r.scene} --policy {r.policy} --seed {r.seed}\n")
+            f"--scene {r.scene} --policy {r.policy} --seed {r.seed}{bigger}\n")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("export", type=Path, help="RUN_DIR/export after the dynamics phase")
     p.add_argument("--train-data", type=Path, required=True, help="the rendered training dataset (its data.json is kept)")
+    p.add_argument("--also-trained-on", type=Path, nargs="*", default=[],
+                   help="further rendered datasets mixed into training (named on the card)")
     p.add_argument("--heldout", type=Path, required=True, help="a dataset rendered with a seed training never used")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--command", required=True, help="the exact commands that produced the export")
@@ -240,9 +249,10 @@ def main() -> None:
     args.sweep = json.loads(args.maskgit_sweep.read_text()) if args.maskgit_sweep else None
 
     data = dataclasses.asdict(RenderSettings.load(args.train_data / RENDER_SETTINGS_FILE))
+    args.also_data = [dataclasses.asdict(RenderSettings.load(d / RENDER_SETTINGS_FILE)) for d in args.also_trained_on]
     heldout = RenderSettings.load(args.heldout / RENDER_SETTINGS_FILE)
-    if heldout.seed == data["seed"]:
-        raise GenieError(f"{args.heldout} was rendered with the training seed {heldout.seed}: not held out")
+    if heldout.seed in [data["seed"]] + [d["seed"] for d in args.also_data]:
+        raise GenieError(f"{args.heldout} was rendered with a training seed ({heldout.seed}): not held out")
     args.heldout_seed = heldout.seed
     genie = load_checkpoint(args.export)
     if args.temperature is not None:

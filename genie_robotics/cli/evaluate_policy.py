@@ -7,7 +7,10 @@ from pathlib import Path
 from genie_robotics.core import options as flags
 from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 from genie_robotics.core.errors import GenieError
-from genie_robotics.policies.policy_eval import POLICY_EVAL_FILE, PolicyEvalResult, Setting
+from genie_robotics.policies.policy_eval import LADDER_BC, LADDER_NOISE, POLICY_EVAL_FILE, PolicyEvalResult, Setting
+
+_NOISE = "/".join(f"{n:.0%}" for n in sorted(LADDER_NOISE, reverse=True)).replace("%", "%%")  # argparse escapes
+_BC = "/".join("all" if n is None else str(n) for n in LADDER_BC)
 
 
 @dataclass
@@ -18,8 +21,8 @@ class EvaluatePolicyOptions:
                                        "the trained detector")
     checkpoint: Path = flags.path_option(SHIPPED_CHECKPOINT, positional=True,
                                          help="checkpoint directory with a command_map.json (default: the shipped tiny)")
-    ladder: bool = flags.option(False, help="evaluate the ladder: random, the detector servo with 60/30/0%% random "
-                                            "commands, behaviour cloning on 50/200/1000/all demonstrated transitions")
+    ladder: bool = flags.option(False, help=f"evaluate the ladder: random, the detector servo with {_NOISE} random "
+                                            f"commands, behaviour cloning on {_BC} demonstrated transitions")
     policy: list[Path] | None = flags.option(None, parse=Path, repeat=True, metavar="PATH",
                                       help="a saved pixel policy (PATH.safetensors + PATH.json, e.g. from "
                                            "TablePolicy.save); repeat the flag for several")

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from genie_robotics.core.errors import GenieError
-from genie_robotics.data.mujoco_render import STOP
 from genie_robotics.policies.pixel_net import PixelNet
-from genie_robotics.policies.reach_task import COMMANDS_C3, EXPERT_HOLD, NUM_COMMANDS, ReachTask
+from genie_robotics.policies.reach_task import COMMANDS_C3, NUM_COMMANDS, ReachTask, expert_choice
 from genie_robotics.policies.success_detector import SuccessDetector
 
 
@@ -69,21 +68,23 @@ class RandomPolicy(Policy):
 
 @dataclass
 class DetectorServo(Policy):
-    """A scripted pixel policy: head for the target where the detector sees it, stop when there;
-    with chance `noise` a random teleop command instead (a ladder of worse experts)."""
+    """A scripted pixel policy: the expert's rule on what the detector sees. The gripper and target
+    are located in the frame and taken to the arm's plane through the camera's calibration
+    (`world_from_pixel_23`, ReachTask.world_from_pixel); the policy heads for the target along the
+    reachable heading closest to it and stops when there; with chance `noise` a random teleop
+    command instead (a ladder of worse experts)."""
 
     detector: SuccessDetector
-    metres_per_pixel: float
+    world_from_pixel_23: np.ndarray
     noise: float = 0.0
     name: str = "detector servo"
 
     def __call__(self, frames_BHWC: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         points_B22 = self.detector.locate(frames_BHWC)
-        to_target_B2 = (points_B22[:, 1] - points_B22[:, 0]) * np.array([1.0, -1.0])  # rows grow downwards
-        to_target_B3 = np.stack((to_target_B2[:, 0], np.zeros(len(to_target_B2)), to_target_B2[:, 1]), axis=1)
-        heading_B = (COMMANDS_C3[:STOP] @ to_target_B3.T).argmax(0)
-        close_B = np.linalg.norm(to_target_B2, axis=1) * self.metres_per_pixel < EXPERT_HOLD
-        choice_B = np.where(close_B, STOP, heading_B)
+        homogeneous_B23 = np.concatenate((points_B22, np.ones((len(points_B22), 2, 1))), axis=2)
+        world_B22 = homogeneous_B23 @ self.world_from_pixel_23.T  # (x, z) metres of gripper, target
+        gripper_B2, to_target_B2 = world_B22[:, 0], world_B22[:, 1] - world_B22[:, 0]
+        choice_B = np.array([expert_choice(g, t) for g, t in zip(gripper_B2, to_target_B2)], dtype=np.int64)
         noisy_B = rng.random(len(choice_B)) < self.noise
         choice_B = np.where(noisy_B, rng.integers(0, NUM_COMMANDS, size=len(choice_B)), choice_B)
         return COMMANDS_C3[choice_B]

@@ -1,7 +1,8 @@
 """Does the learned simulator rank policies as the real scene does? A ladder of pixel policies.
 
 Each policy runs closed-loop from the same start frames in MuJoCo and in the learned simulator,
-and both runs are scored by the same success detector on their last frame. A simulator that is
+and both runs are scored by the same success detector: the gripper where it sees it in the last
+frame, the target where it sees it in the (shared, real) start frame. A simulator that is
 useful for policy evaluation gives success rates that correlate with MuJoCo's across policies of
 different quality (rank and linear correlation over the ladder).
 """
@@ -26,7 +27,7 @@ from genie_robotics.policies.success_detector import SuccessDetector, train_dete
 
 POLICY_EVAL_FILE = "policy_eval.json"
 LADDER_BC = (50, 200, 1000, None)  # labelled transitions of the cloned rungs (None: all demonstrations)
-LADDER_NOISE = (0.0, 0.3, 0.6)  # random-command chance of the detector-servo rungs
+LADDER_NOISE = (0.0, 0.5, 0.8)  # random-command chance of the detector-servo rungs
 
 
 def checkpoint_sha256(checkpoint: Path) -> str:
@@ -57,8 +58,8 @@ def spearman(a, b) -> float:
 @dataclass
 class PolicyScore(Result):
     name: str
-    mujoco_success: float  # the detector on MuJoCo's last frames
-    simulator_success: float  # the detector on the learned simulator's last frames
+    mujoco_success: float  # the detector on MuJoCo's last frames (target: start frames)
+    simulator_success: float  # the detector on the simulator's last frames (target: start frames)
     mujoco_true_success: float  # MuJoCo's state: gripper within the radius (the detector's reference)
 
 
@@ -91,10 +92,10 @@ class Setting:
 
 
 def ladder(task: ReachTask, detector: SuccessDetector, setting: Setting, seed: int, progress: bool) -> list[Policy]:
-    """Policies of graded quality: random, the detector servo with 60/30/0 % random commands, and
+    """Policies of graded quality: random, the detector servo with LADDER_NOISE random commands, and
     behaviour cloning on 50, 200, 1,000 and all demonstrated transitions."""
     policies: list[Policy] = [RandomPolicy()]
-    policies += [DetectorServo(detector, task.metres_per_pixel, noise, f"detector servo, {noise:.0%} random")
+    policies += [DetectorServo(detector, task.world_from_pixel(), noise, f"detector servo, {noise:.0%} random")
                  for noise in sorted(LADDER_NOISE, reverse=True)]
     demos = collect_demonstrations(task, setting.demonstrations, progress=progress)
     for count in LADDER_BC:
@@ -131,8 +132,8 @@ def evaluate_policies(checkpoint: Path, policies: list[Policy] | None, out: Path
     for policy in policies:
         real = run_in_mujoco(task, policy, setting.episodes, progress=progress)
         learned = run_in_world_model(world, policy, starts, progress=progress)
-        scores.append(PolicyScore(policy.name, float(detector.success(real.frames_ETHWC[:, -1]).mean()),
-                                  float(detector.success(learned.frames_ETHWC[:, -1]).mean()),
+        scores.append(PolicyScore(policy.name, float(detector.success(real.frames_ETHWC[:, -1], starts).mean()),
+                                  float(detector.success(learned.frames_ETHWC[:, -1], starts).mean()),
                                   float(real.true_success_E.mean())))
         pictures.append((policy.name, real.frames_ETHWC[:2], learned.frames_ETHWC[:2]))
     real_s, sim_s = [s.mujoco_success for s in scores], [s.simulator_success for s in scores]

@@ -42,6 +42,16 @@ def command_classes(world_vectors_N3: np.ndarray) -> np.ndarray:
     return np.where(np.hypot(v[:, 0], v[:, 2]) < TELEOP_STEP / 2, STOP, heading)
 
 
+def expert_choice(gripper_2: np.ndarray, to_target_2: np.ndarray) -> int:
+    """Index into COMMANDS_C3: toward the target along the reachable heading closest to it; stop
+    once within EXPERT_HOLD (positions as (x, z) metres from the arm's root)."""
+    if np.linalg.norm(to_target_2) < EXPERT_HOLD:
+        return STOP
+    score = [np.dot(heading_vector(h), to_target_2) if teleop_reachable(gripper_2 + TELEOP_STEP * heading_vector(h))
+             else -np.inf for h in range(HEADINGS)]
+    return int(np.argmax(score))
+
+
 class ReachTask:
     """dm_control manipulator-ball under teleop control, with the target placed in the workspace."""
 
@@ -71,6 +81,14 @@ class ReachTask:
     def metres_per_pixel(self) -> float:
         col = self.pixels(np.array([[0.0, 0.0], [0.1, 0.0]]))[:, 0]
         return 0.1 / float(col[1] - col[0])
+
+    def world_from_pixel(self) -> np.ndarray:
+        """The camera's calibration as a pixel policy may know it: [2, 3] affine map from pixel
+        (column, row, 1) to (x, z) metres from the arm's root on the arm's plane (exact here: the
+        fixed camera looks straight at the plane, so every point of it is at one depth)."""
+        corners_32 = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1]])
+        pixels_33 = np.concatenate((self.pixels(corners_32), np.ones((3, 1))), axis=1)
+        return np.linalg.solve(pixels_33, corners_32).T
 
     def reset(self, seed: int) -> np.ndarray:
         """Arm, ball and target placed from `seed`; the first frame."""
@@ -121,10 +139,5 @@ class ReachTask:
         return self.pixels(np.stack((self.gripper(), self.target())))
 
     def expert_command(self) -> np.ndarray:
-        """Toward the target along the reachable heading closest to it; stop once within EXPERT_HOLD."""
-        here, to_target = self.gripper(), self.target() - self.gripper()
-        if np.linalg.norm(to_target) < EXPERT_HOLD:
-            return COMMANDS_C3[STOP]
-        score = [np.dot(heading_vector(h), to_target) if teleop_reachable(here + TELEOP_STEP * heading_vector(h))
-                 else -np.inf for h in range(HEADINGS)]
-        return COMMANDS_C3[int(np.argmax(score))]
+        """The expert's command from MuJoCo's state (see `expert_choice`)."""
+        return COMMANDS_C3[expert_choice(self.gripper(), self.target() - self.gripper())]

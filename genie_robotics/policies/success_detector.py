@@ -31,13 +31,17 @@ class SuccessDetector:
         """Pixel (column, row) of the gripper and the target [B, 2, 2]."""
         return self.net.predict(frames_BHWC).reshape(-1, 2, 2)
 
-    def distance_px(self, frames_BHWC: np.ndarray) -> np.ndarray:
+    def distance_px(self, frames_BHWC: np.ndarray, starts_BHWC: np.ndarray | None = None) -> np.ndarray:
+        """Gripper-to-target distance [B] in pixels; with `starts_BHWC` (each episode's start frame)
+        the target is located there: it never moves, and a start frame is a real camera frame in
+        both worlds, so a simulator that blurs the target away is scored on where its gripper went."""
         points = self.locate(frames_BHWC)
-        return np.linalg.norm(points[:, 0] - points[:, 1], axis=1)
+        target_B2 = points[:, 1] if starts_BHWC is None else self.locate(starts_BHWC)[:, 1]
+        return np.linalg.norm(points[:, 0] - target_B2, axis=1)
 
-    def success(self, frames_BHWC: np.ndarray) -> np.ndarray:
-        """bool [B]: the gripper within the success radius of the target."""
-        return self.distance_px(frames_BHWC) < self.radius_px
+    def success(self, frames_BHWC: np.ndarray, starts_BHWC: np.ndarray | None = None) -> np.ndarray:
+        """bool [B]: the gripper within the success radius of the target (see `distance_px`)."""
+        return self.distance_px(frames_BHWC, starts_BHWC) < self.radius_px
 
     def save(self, path: Path) -> None:
         self.net.save(path, {"radius_px": self.radius_px})
