@@ -18,7 +18,7 @@ def test_render_then_inspect(tmp_path):
     assert run.returncode == 0, run.stderr
     # data.json holds the flags that made the dataset, under their own names.
     assert json.loads((out / "data.json").read_text()) == {"scene": "manipulator-peg", "size": "40x48", "steps": 6,
-                                                           "policy": "torque", "seed": 1, "episodes": 2}
+                                                           "policy": "torque", "seed": 1, "episodes": 2, "target_scale": 1.0}
     info = json.loads(_cli("data", "inspect", str(out), "--json", "--sheet", str(tmp_path / "sheet.png")).stdout)
     assert info["episodes"] == 2 and info["steps"] == 12
     assert info["image_key"] == "image" and info["image_shape"] == [40, 48, 3]
