@@ -223,7 +223,7 @@ class WorldModel:
         Seconds it took; call `reset` next."""
         start = time.perf_counter()
         frames_BHWC, _ = self._prompt_batch(prompt)
-        self.reset(prompt if self.backend.warms_per_batch else frames_BHWC[:1].cpu().numpy())
+        self.reset(prompt if self.backend.warms_per_batch else frames_BHWC[:1])  # reset takes a tensor too
         self.step(np.zeros(self._rollout_state().batch, np.int64))
         self.generator.manual_seed(self.seed)
         self.state = None
