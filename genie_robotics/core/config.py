@@ -123,6 +123,9 @@ class DynamicsConfig:
     # training clip replaces this share of its unmasked tokens after frame 0 with random codes,
     # drawn per clip from U(0, context_noise_max) (0: clean context only, plain teacher forcing).
     context_noise_max: float = bounded(0, 1, 0.0)
+    # Self-forcing: this share of training clips sees the model's own rollout as its context
+    # (targets stay the true frames), so training meets the drift rollouts feed back (0: never).
+    self_forcing: float = bounded(0, 1, 0.0)
     maskgit_steps: int = bounded(1, 1000, 25)
     temperature: float = bounded(0, 100, 2.0)
     schedule: str = "cosine"  # fraction of tokens still masked after each MaskGIT step
@@ -137,7 +140,7 @@ class DynamicsConfig:
 
 # Fields that say how to train or sample, not what the weights are.
 NOT_IN_WEIGHTS = frozenset({"maskgit_steps", "temperature", "schedule", "mask_rate_min", "mask_rate_max",
-                            "context_noise_max", "moving_weight", "usage_decay", "dead_fraction"})
+                            "context_noise_max", "self_forcing", "moving_weight", "usage_decay", "dead_fraction"})
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -6,7 +6,10 @@ transition t -> t+1), frame 1 a learned "no action" vector. With causal temporal
 frame t+1's logits see frames <= t, its own unmasked tokens and a[t], and are trained with
 cross-entropy on the masked tokens (mask rate ~ U(0.5, 1) per clip). With `context_noise_max`,
 some unmasked tokens after frame 0 are replaced by random codes, so the model learns not to copy
-the mistakes a rollout's own frames bring into its context.
+the mistakes a rollout's own frames bring into its context. With `self_forcing`, that share of
+clips sees, after frame 0, the frames the model itself generates from frame 0 and the clip's
+codes (sampled as a rollout samples), while the targets stay the true frames: the model learns
+to predict the world from the context a rollout really gives it, drift and all.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genie_robotics.core.config import GenieConfig
+from genie_robotics.models.maskgit import MIN_TEMPERATURE, maskgit_sample, token_probabilities
 from genie_robotics.nn.st_transformer import STTransformer, TemporalCache
 
 
@@ -56,7 +60,13 @@ class DynamicsModel(nn.Module):
         rate_B = dc.mask_rate_min + (dc.mask_rate_max - dc.mask_rate_min) * torch.rand(B, generator=generator, device=dev)
         mask_BTN = torch.rand(B, T, N, generator=generator, device=dev) < rate_B[:, None, None]
         mask_BTN[:, 0] = False
-        inputs_BTN = tokens_BTN.masked_fill(mask_BTN, self.mask_id)
+        context_BTN = tokens_BTN
+        if dc.self_forcing > 0:
+            own_B = torch.rand(B, generator=generator, device=dev) < dc.self_forcing
+            if bool(own_B.any()):
+                context_BTN = tokens_BTN.clone()
+                context_BTN[own_B] = self.rollout(tokens_BTN[own_B], action_codes_BTD[own_B], generator)
+        inputs_BTN = context_BTN.masked_fill(mask_BTN, self.mask_id)
         if dc.context_noise_max > 0:  # mistakes in the context, as in a rollout (frame 0 stays a real frame)
             noise_B = dc.context_noise_max * torch.rand(B, generator=generator, device=dev)
             noisy_BTN = (torch.rand(B, T, N, generator=generator, device=dev) < noise_B[:, None, None]) & ~mask_BTN
@@ -70,6 +80,31 @@ class DynamicsModel(nn.Module):
         ce = F.cross_entropy(logits_MV, target_M)
         acc = (logits_MV.argmax(-1) == target_M).float().mean()
         return {"loss": ce, "dynamics_ce": ce.detach(), "dynamics_acc": acc.detach()}
+
+    @torch.no_grad()
+    def rollout(self, tokens_BTN: torch.Tensor, action_codes_BTD: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Tokens [B, T, N] of a rollout from each clip's frame 0, driven by its T-1 codes and
+        sampled with the config's MaskGIT steps, temperature and schedule (frame 0 kept)."""
+        B, T, N = tokens_BTN.shape
+        dc = self.cfg.dynamics
+        temperature = max(dc.temperature, MIN_TEMPERATURE)
+        cache = self.empty_cache(B, tokens_BTN.device)
+        frames_BN = [tokens_BTN[:, 0]]
+        cache.append(*self.step(frames_BN[0], None, cache, keys_values_only=True)[1:])
+        for t in range(1, T):
+            code_BD = action_codes_BTD[:, t - 1]
+
+            def probs(masked_BN: torch.Tensor, code_BD: torch.Tensor = code_BD) -> torch.Tensor:
+                logits_BNV = self.step(masked_BN, code_BD, cache)[0]
+                assert logits_BNV is not None
+                return token_probabilities(logits_BNV, temperature)
+
+            frame_BN = maskgit_sample(probs, B, N, self.mask_id, dc.maskgit_steps, dc.schedule, generator,
+                                      tokens_BTN.device)
+            cache.append(*self.step(frame_BN, code_BD, cache, keys_values_only=True)[1:])
+            frames_BN.append(frame_BN)
+        return torch.stack(frames_BN, dim=1)
 
     def step(
         self, tokens_BN: torch.Tensor, action_codes_BD: torch.Tensor | None, cache: TemporalCache,
