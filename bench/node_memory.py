@@ -3,7 +3,11 @@
 Each row is a fresh process: the in-process `WorldModel` (backend torch or onnx, the shipped tiny
 checkpoint, ONNX exported with a batch dimension) warms up, resets N worlds from one prompt (as
 the node does), takes one first step (timed apart: a warm-up that left the full batch something
-to prepare shows as a slow first step) and `--steps` more; its peak resident set (VmHWM) is read from /proc. `need_*` come from
+to prepare shows as a slow first step) and `--steps` more; its peak resident set (VmHWM) is read
+from /proc. `ready_s` is load + warm-up + reset: how long until the node can publish. A CPU
+backend runs a big batch a few worlds per model call (`world_chunk`); where it does, the same
+process then resets and steps the batch in one call, for the ratio `one_call_over_chunked_step`.
+`fresh_memory_gb_per_s` is how fast the machine hands a process new memory (a reset's floor). `need_*` come from
 genie_robotics.sim.memory (what the node checks before allocating): the worlds' caches alone,
 and the whole estimate. Prints one JSON object (and writes it with --json).
 
@@ -52,9 +56,27 @@ def child(model: str, backend: str, worlds: int, steps: int) -> dict:
 
     first_step_s = step(0)  # slowed if the warm-up left something for the full batch to prepare
     step_s = sum(step(t) for t in range(1, steps + 1)) / max(steps, 1)
-    return {"backend": backend, "worlds": worlds, "load_s": round(loaded, 2), "warm_up_s": round(warm_up_s, 2),
-            "reset_s": round(reset_s, 2), "first_step_s": round(first_step_s, 3), "step_s": round(step_s, 3),
-            "first_over_steady_step": round(first_step_s / step_s, 2), "peak_rss_bytes": _peak_rss_bytes()}
+    row = {"backend": backend, "worlds": worlds, "world_chunk": world.backend.world_chunk, "load_s": round(loaded, 2),
+           "warm_up_s": round(warm_up_s, 2), "reset_s": round(reset_s, 2),
+           "ready_s": round(loaded + warm_up_s + reset_s, 2), "first_step_s": round(first_step_s, 3),
+           "step_s": round(step_s, 3), "first_over_steady_step": round(first_step_s / step_s, 2),
+           "peak_rss_bytes": _peak_rss_bytes()}
+    if world.backend.world_chunk is not None and worlds > world.backend.world_chunk:
+        # The same worlds in one model call per step (no chunks), in this process, after the peak is read.
+        world.state, world.backend.world_chunk = None, None
+        start = time.perf_counter()
+        world.reset(prompt)
+        row["one_call_reset_s"] = round(time.perf_counter() - start, 2)
+        step(0)
+        row["one_call_step_s"] = round(sum(step(t) for t in range(1, steps + 1)) / max(steps, 1), 3)
+        row["one_call_over_chunked_step"] = round(row["one_call_step_s"] / step_s, 2)
+    # How fast this machine hands out fresh memory: a reset writes every world's caches once.
+    import torch
+
+    start = time.perf_counter()
+    torch.empty(GB // 4).fill_(0.0)
+    row["fresh_memory_gb_per_s"] = round(1 / (time.perf_counter() - start), 2)
+    return row
 
 
 def main() -> None:
@@ -89,7 +111,7 @@ def main() -> None:
                     rows.append({"backend": backend, "worlds": worlds, "error": done.stderr.strip().splitlines()[-1:]})
                     continue
                 row = json.loads(done.stdout.strip().splitlines()[-1])
-                need = memory_need(cfg, worlds)
+                need = memory_need(cfg, worlds, row["world_chunk"])
                 caches = worlds * need.cache_bytes_per_world
                 row.update(need_caches_bytes=caches, need_estimate_bytes=need.total,
                            rss_over_estimate=round(row["peak_rss_bytes"] / need.total, 2),

@@ -24,7 +24,6 @@ from std_srvs.srv import Trigger
 
 from genie_robotics.cli.messages import steps_phrase
 from genie_robotics.core.assets import SHIPPED_CHECKPOINT
-from genie_robotics.core.config import GenieConfig
 from genie_robotics.core.errors import GenieError
 from genie_robotics.core.images import resize
 from genie_robotics.sim.memory import check_worlds_fit
@@ -68,12 +67,11 @@ class GenieSimNode(Node):
         """The world model, its camera and prompt, warmed up before any topic exists: a client that
         discovers the node finds it ready (WorldModel.warm_up)."""
         model_dir = params.model_dir or SHIPPED_CHECKPOINT
-        config = Path(model_dir) / "config.yaml"
-        if config.is_file():  # before any world is allocated (a missing model is load_world_model's error)
-            check_worlds_fit(GenieConfig.load(config), self.num_envs)
         self.world = load_world_model(model_dir, params.backend, [x for x in params.providers if x] or None,
                                       seed=params.seed, batched=self.num_envs > 1, **params.sampling)
         cfg = self.world.cfg
+        # Loaded, not yet allocated: the backend says how many worlds share a model call.
+        check_worlds_fit(cfg, self.num_envs, world_chunk=self.world.backend.world_chunk)
         self.height, self.width, self.frame_id = cfg.height, cfg.width, params.frame_id
         self.fovy_deg = params.fov_deg or trained_camera_fovy_deg(Path(model_dir))
         if not self.fovy_deg:

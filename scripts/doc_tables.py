@@ -98,16 +98,26 @@ def node_memory(result: dict) -> str:
     lines = [f"Model {result['model']}, {result['cores']} CPU core(s); step: the mean of {result['steps']} steps after the "
              "first. Memory in GB; "
              "\"caches\" is what the worlds' temporal caches need, \"estimate\" what the node and `generate` "
-             "check before allocating. The node is ready after warm-up + reset; \"first / step\" near 1 means "
-             "the warm-up left the first real step nothing to prepare.", "",
-             "| backend | worlds | warm-up (s) | reset (s) | step (s) | first / step | peak RSS | caches | estimate "
-             "| RSS / (weights + caches) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['backend']} | {r['worlds']} | " + (
-              f"failed: {' '.join(r['error'])} | | | | | | | |" if "error" in r else
-              f"{r['warm_up_s']:.2f} | {r['reset_s']:.2f} | {r['step_s']:.2f} | {r['first_over_steady_step']:.2f} | "
-              f"{r['peak_rss_bytes'] / gb:.2f} | {r['need_caches_bytes'] / gb:.2f} | {r['need_estimate_bytes'] / gb:.2f} | "
-              f"{r['rss_over_model_and_caches']:.2f} |") for r in result["rows"]]
+             "check before allocating. \"ready\" is load + warm-up + reset, when the node can publish; "
+             "\"first / step\" near 1 means the warm-up left the first real step nothing to prepare. "
+             "\"per call\": worlds per model call; \"one call / chunks\": a step of the whole batch in one call "
+             "over the chunked step, same process. \"fresh GB/s\": how fast this machine handed the process "
+             "new memory, the floor under a reset that writes every world's caches once.", "",
+             "| backend | worlds | per call | ready (s) | warm-up (s) | reset (s) | step (s) | first / step "
+             "| one call / chunks | peak RSS | caches | estimate | RSS / (weights + caches) | fresh GB/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def cells(r: dict) -> str:
+        if "error" in r:
+            return f"failed: {' '.join(r['error'])} |" + " |" * 12
+        per_call = min(r["worlds"], r.get("world_chunk") or r["worlds"])
+        one_call = f"{r['one_call_over_chunked_step']:.2f}" if "one_call_over_chunked_step" in r else "–"
+        return (f"{per_call} | {r['ready_s']:.2f} | {r['warm_up_s']:.2f} | {r['reset_s']:.2f} | {r['step_s']:.2f} | "
+                f"{r['first_over_steady_step']:.2f} | {one_call} | {r['peak_rss_bytes'] / gb:.2f} | "
+                f"{r['need_caches_bytes'] / gb:.2f} | {r['need_estimate_bytes'] / gb:.2f} | "
+                f"{r['rss_over_model_and_caches']:.2f} | {r['fresh_memory_gb_per_s']:.2f} |")
+
+    lines += [f"| {r['backend']} | {r['worlds']} | {cells(r)}" for r in result["rows"]]
     return "\n".join(lines) + "\n"
 
 

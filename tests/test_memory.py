@@ -16,15 +16,26 @@ def test_the_cache_estimate_is_the_caches_a_world_allocates(tiny_genie):
     held = sum(t.numel() * t.element_size() for c in caches for t in (c.rotated_keys_LXHCD, c.values_LXHCD))
     need = memory_need(tiny_genie.cfg, 3)
     assert 3 * need.cache_bytes_per_world == held
-    assert need.total == need.fixed_bytes + 3 * (need.cache_bytes_per_world + need.working_bytes_per_world)
 
 
-def test_too_many_worlds_are_refused_naming_need_available_and_what_fits(tiny_genie, monkeypatch):
-    need = memory_need(tiny_genie.cfg, 1)
-    monkeypatch.setenv("GENIE_MEMORY_LIMIT", str(need.fixed_bytes + 10 * need.per_world + 1))
-    assert check_worlds_fit(tiny_genie.cfg, 10).worlds == 10
+def test_worlds_stepped_in_chunks_need_the_working_memory_of_one_chunk(tiny_genie):
+    """Caches grow with every world; a call's working memory only up to the chunk's worlds."""
+    cfg = tiny_genie.cfg
+    one_call, chunked = memory_need(cfg, 64), memory_need(cfg, 64, world_chunk=16)
+    assert one_call.total - chunked.total == 48 * one_call.working_bytes_per_world
+    assert memory_need(cfg, 8, world_chunk=16).total == memory_need(cfg, 8).total
+    growth = memory_need(cfg, 65, world_chunk=16).total - chunked.total
+    assert one_call.cache_bytes_per_world <= growth < 1.1 * one_call.cache_bytes_per_world
+
+
+@pytest.mark.parametrize("chunk", [None, 4])
+def test_too_many_worlds_are_refused_naming_need_available_and_what_fits(tiny_genie, monkeypatch, chunk):
+    need = memory_need(tiny_genie.cfg, 10, chunk)
+    monkeypatch.setenv("GENIE_MEMORY_LIMIT", str(need.total))
+    assert check_worlds_fit(tiny_genie.cfg, 10, world_chunk=chunk).worlds == 10
+    assert need.worlds_that_fit(need.total) == 10 and need.worlds_that_fit(need.total - 1) == 9
     with pytest.raises(GenieError, match=r"num_envs 11 needs about .* GB .* is available; at most 10 worlds fit"):
-        check_worlds_fit(tiny_genie.cfg, 11)
+        check_worlds_fit(tiny_genie.cfg, 11, world_chunk=chunk)
 
 
 @pytest.mark.parametrize("text, value", [("4G", 4 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", int(1.5 * 2**30)),

@@ -327,7 +327,7 @@ def generate(opts: GenerateOptions) -> GenerateResult:
     world = WorldModel.from_checkpoint(opts.model, device=opts.device, compile=opts.compile, maskgit_steps=opts.maskgit_steps,
                                        temperature=opts.temperature, seed=opts.seed)
     cfg = world.cfg
-    check_worlds_fit(cfg, min(opts.batch, opts.episodes), "--batch")  # before any rollout allocates its caches
+    check_worlds_fit(cfg, min(opts.batch, opts.episodes), "--batch", world.backend.world_chunk)  # before any rollout allocates
     _check_policy(opts.policy, opts.script, opts.stick_probability, cfg.num_actions)
     prompts = load_prompts(opts.prompts, cfg.height, cfg.width, limit=opts.episodes)
     action_map = None

@@ -62,9 +62,13 @@ def maskgit_sample(
     schedule: str = "cosine",
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    uniform_SBN: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample token indices [B, N]; `probs_fn(tokens_BN)` returns the tokens' probabilities
-    [B, N, V] at the sampling temperature (`token_probabilities`).
+    [B, N, V] at the sampling temperature (`token_probabilities`). `uniform_SBN`: the uniform
+    numbers the draws use, one per step and token (default: drawn from `generator`); a caller
+    that samples a batch in parts passes each part its slice, so the parts draw what the
+    whole batch would.
 
     Host work between the forward passes is kept to a few tensor ops: on a CPU, each op after
     a forward pass runs with the caches cold, at 2-3x its warm time."""
@@ -72,7 +76,8 @@ def maskgit_sample(
         raise ValueError(f"MaskGIT needs at least one step, got {steps}")
     tokens_BN = torch.full((batch, tokens), mask_id, dtype=torch.long, device=device)
     positions_BN = torch.arange(tokens, device=device).expand(batch, tokens)
-    uniform_SBN = torch.rand(steps, batch, tokens, generator=generator, device=device)
+    if uniform_SBN is None:
+        uniform_SBN = torch.rand(steps, batch, tokens, generator=generator, device=device)
     for step, keep_masked in enumerate(keep_masked_counts(tokens, steps, schedule)):
         masked_BN = tokens_BN == mask_id
         probs_BNV = probs_fn(tokens_BN)

@@ -2,9 +2,10 @@
 
 A world keeps two temporal caches (rotated keys and values of its last `frames - 1` frames, for
 every layer and token): the dynamics model's and the tokenizer decoder's. While a frame is
-generated a batch also holds transient activations (the token logits and probabilities, spatial
-attention scores, the layers' hidden states); `WORKING_FACTOR` covers those. Everything else (the
-interpreter, torch, ONNX Runtime, the weights) is paid once per process.
+generated a model call also holds transient activations (the token logits and probabilities,
+spatial attention scores, the layers' hidden states); `WORKING_FACTOR` covers those, for the worlds
+of one call (a CPU backend steps a big batch a chunk of worlds at a time, `world_chunk`). Everything
+else (the interpreter, torch, ONNX Runtime, the weights) is paid once per process.
 
 `GENIE_MEMORY_LIMIT` (bytes, or with a K/M/G suffix) caps the memory counted as available, so a
 deployment can keep headroom for other processes (and a test can ask for a refusal).
@@ -22,28 +23,43 @@ from genie_robotics.models.genie import count_parameters
 LIMIT_VARIABLE = "GENIE_MEMORY_LIMIT"
 PROCESS_BYTES = 450 * 2**20  # interpreter, torch, ONNX Runtime and their libraries (bench: ~0.3 GB at 1 world)
 FLOAT_BYTES = 4  # caches and activations are float32
-WORKING_FACTOR = 6.0  # a step's transient bytes per world over its largest activation (bench/node_memory.py: 256 worlds)
+WORKING_FACTOR = 8.0  # a call's transient bytes per world over its largest activation (bench/node_memory.py)
+CACHE_SLACK = 1.05  # resident bytes per world over its caches' own, 64 -> 256 worlds (bench/node_memory.py)
 
 
 @dataclass(frozen=True)
 class MemoryNeed:
-    """Bytes one process needs for `worlds` worlds of one model."""
+    """Bytes one process needs for `worlds` worlds of one model, stepped `world_chunk` worlds
+    per model call (None: all in one call)."""
 
     worlds: int
     cache_bytes_per_world: int
     working_bytes_per_world: int
     fixed_bytes: int
+    world_chunk: int | None = None
+
+    def _bytes(self, worlds: int) -> int:
+        in_one_call = worlds if self.world_chunk is None else min(worlds, self.world_chunk)
+        return int(worlds * self.cache_bytes_per_world * CACHE_SLACK) + in_one_call * self.working_bytes_per_world
 
     @property
-    def per_world(self) -> int:
-        return self.cache_bytes_per_world + self.working_bytes_per_world
+    def worlds_bytes(self) -> int:
+        """The worlds' caches and the working memory of one call."""
+        return self._bytes(self.worlds)
 
     @property
     def total(self) -> int:
-        return self.fixed_bytes + self.worlds * self.per_world
+        return self.fixed_bytes + self.worlds_bytes
 
     def worlds_that_fit(self, available: int) -> int:
-        return max(0, (available - self.fixed_bytes) // self.per_world)
+        """The most worlds whose need stays within `available` bytes."""
+        lo, hi = 0, 1
+        while self.fixed_bytes + self._bytes(hi) <= available:
+            lo, hi = hi, 2 * hi
+        while hi - lo > 1:  # fixed + _bytes(lo) fits, fixed + _bytes(hi) does not
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self.fixed_bytes + self._bytes(mid) <= available else (lo, mid)
+        return lo
 
 
 def _cache_bytes(t: TransformerConfig, tokens: int, frames: int) -> int:
@@ -51,8 +67,8 @@ def _cache_bytes(t: TransformerConfig, tokens: int, frames: int) -> int:
     return 2 * t.depth * tokens * (frames - 1) * t.dim * FLOAT_BYTES
 
 
-def memory_need(cfg: GenieConfig, worlds: int) -> MemoryNeed:
-    """What `worlds` worlds of `cfg` need: their caches, a step's working memory, the process."""
+def memory_need(cfg: GenieConfig, worlds: int, world_chunk: int | None = None) -> MemoryNeed:
+    """What `worlds` worlds of `cfg` need: their caches, a call's working memory, the process."""
     n, dyn, dec = cfg.tokens_per_frame, cfg.dynamics.transformer, cfg.tokenizer.decoder
     cache = _cache_bytes(dyn, n, cfg.frames) + _cache_bytes(dec, n, cfg.frames)
     vocab = cfg.tokenizer.quantizer.num_codes
@@ -60,7 +76,7 @@ def memory_need(cfg: GenieConfig, worlds: int) -> MemoryNeed:
                   dyn.heads * n * n + 4 * n * dyn.dim,  # spatial attention scores, hidden states
                   dec.heads * n * n + 4 * n * dec.dim + cfg.height * cfg.width * 3)
     weights = count_parameters(cfg)["total"] * FLOAT_BYTES
-    return MemoryNeed(worlds, cache, int(WORKING_FACTOR * largest * FLOAT_BYTES), PROCESS_BYTES + weights)
+    return MemoryNeed(worlds, cache, int(WORKING_FACTOR * largest * FLOAT_BYTES), PROCESS_BYTES + weights, world_chunk)
 
 
 def parse_bytes(text: str) -> int:
@@ -97,12 +113,12 @@ def _gb(n: int) -> str:
     return f"{n / 2**30:.1f} GB"
 
 
-def check_worlds_fit(cfg: GenieConfig, worlds: int, what: str = "num_envs") -> MemoryNeed:
-    """Refuse, before anything is allocated, a number of worlds that does not fit in memory."""
-    need, available = memory_need(cfg, worlds), available_bytes()
+def check_worlds_fit(cfg: GenieConfig, worlds: int, what: str = "num_envs", world_chunk: int | None = None) -> MemoryNeed:
+    """Refuse, before any world is allocated, a number of worlds that does not fit in memory."""
+    need, available = memory_need(cfg, worlds, world_chunk), available_bytes()
     if need.total > available:
         fit = need.worlds_that_fit(available)
-        raise GenieError(f"{what} {worlds} needs about {_gb(need.total)} ({_gb(need.per_world * worlds)} for the worlds' "
+        raise GenieError(f"{what} {worlds} needs about {_gb(need.total)} ({_gb(need.worlds_bytes)} for the worlds' "
                          f"caches and working memory, {_gb(need.fixed_bytes)} for the process) but {_gb(available)} is "
                          f"available; at most {fit} world{'s' if fit != 1 else ''} fit")
     return need

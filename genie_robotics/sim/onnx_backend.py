@@ -26,7 +26,7 @@ from genie_robotics.core.config import GenieConfig
 from genie_robotics.core.errors import GenieError
 from genie_robotics.export.onnx_export import FORMAT, METADATA_FILE, graph_cache
 from genie_robotics.nn.st_transformer import TemporalCache
-from genie_robotics.sim.rollout_backend import RolloutBackend
+from genie_robotics.sim.rollout_backend import RolloutBackend, cpu_world_chunk
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -112,6 +112,7 @@ class OnnxBackend(RolloutBackend):
         # On CPU the graphs' intra-op pool has the cores; torch (sampling, cache appends) runs on
         # one thread beside it, or its own spin-waiting workers slow both down (bench/onnx_session.py).
         self.host_threads = 1 if self.provider == "CPUExecutionProvider" else None
+        self.world_chunk = cpu_world_chunk(self.cfg) if self.provider == "CPUExecutionProvider" else None
         self.outputs = {name: [(o.name, ORT_TO_TORCH[o.type]) for o in sess.get_outputs()]
                         for name, sess in self.sessions.items()}
         # The inputs each graph reads, among those its metadata lists in call order: the commit

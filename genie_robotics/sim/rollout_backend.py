@@ -22,6 +22,23 @@ from genie_robotics.models.genie import Genie
 from genie_robotics.models.maskgit import token_probabilities
 from genie_robotics.nn.st_transformer import TemporalCache
 
+# A model call's largest activation is kept under this on a CPU (see `cpu_world_chunk`).
+CHUNK_ACTIVATION_BYTES = 16 * 2**20
+
+
+def cpu_world_chunk(cfg: GenieConfig) -> int:
+    """Worlds per model call on a CPU: as many as keep a call's largest activation (the spatial
+    attention's scores, or the feed-forward's hidden layer) under CHUNK_ACTIVATION_BYTES.
+
+    glibc serves allocations above its mmap threshold (at most 32 MB) with fresh pages that the
+    kernel zero-fills at every call; 256 tiny worlds in one call spent most of a step there, and
+    stepped ~1.7x slower than in chunks of 16 (bench/node_memory.py). A GPU's caching allocator
+    has no such cost, and there the whole batch runs in one call."""
+    t = cfg.dynamics.transformer
+    N = cfg.tokens_per_frame
+    per_world_bytes = 4 * N * max(N * t.heads, int(t.dim * t.ffn_mult))
+    return max(1, CHUNK_ACTIVATION_BYTES // per_world_bytes)
+
 
 class RolloutBackend:
     """Cached backends implement the four `*_step`/`empty_caches`/`encode` calls below;
@@ -37,6 +54,8 @@ class RolloutBackend:
     # True when the backend prepares itself per batch size at first use (compiles, plans memory,
     # tunes kernels): its warm-up must then run at the batch it will serve, not at one world.
     warms_per_batch: bool = False
+    # Worlds per model call (None: the whole batch in one call); see `cpu_world_chunk`.
+    world_chunk: int | None = None
 
     def check_batch(self, batch: int) -> None:
         """GenieError if this backend cannot roll out `batch` worlds at once."""
@@ -105,6 +124,8 @@ class TorchBackend(RolloutBackend):
         self._decode_frame = self.genie.tokenizer.decode_frame
         self.compiled = compile
         self.warms_per_batch = compile or self.device.type == "cuda"  # compiled graphs; CUDA's allocator
+        # Compiled graphs are built per batch size: one call for the whole batch keeps it at one.
+        self.world_chunk = None if self.warms_per_batch else cpu_world_chunk(self.cfg)
         if compile:
             if self.device.type == "cpu" and not (os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")):
                 raise GenieError("compiling for CPU needs a C++ compiler (g++, or $CXX) and none was found; "

@@ -27,12 +27,22 @@ from genie_robotics.sim.rollout_backend import FullHistoryBackend, RolloutBacken
 
 
 @dataclass
-class RolloutState:
-    """What a rollout carries between steps; the contexts are the backend's (caches or history)."""
+class WorldChunk:
+    """Worlds [start, stop) of a batch, served by one model call per step (the backend's
+    `world_chunk`); the contexts are the backend's (caches or history)."""
 
-    batch: int
+    start: int
+    stop: int
     dynamics_context: Any
     decoder_context: Any
+
+
+@dataclass
+class RolloutState:
+    """What a rollout carries between steps."""
+
+    batch: int
+    chunks: list[WorldChunk]
     frames: int = 1  # frames in the rollout so far, prompt included
     single: bool = False  # reset got one frame, not a batch: step returns one frame too
 
@@ -163,20 +173,28 @@ class WorldModel:
         if seed is not None:
             self.seed = seed
             self.generator.manual_seed(seed)
-        # Worlds that share a prompt (a node's num_envs all start from one) are computed once.
-        unique_UHWC, world_to_unique_B = torch.unique(frames_BHWC, dim=0, return_inverse=True)
-        U = unique_UHWC.shape[0]
+        self.state = None  # the old contexts go before the new ones come: a reset never holds both
+        chunk = self.backend.world_chunk or B
         with self._host_threads():
-            tokens_UN = self.backend.encode(unique_UHWC if U < B else frames_BHWC)
-            dynamics_context, decoder_context = self.backend.empty_caches(U)
-            frame_UHWC, decoder_context = self.backend.decode(tokens_UN, decoder_context)
-            dynamics_context = self.backend.commit(tokens_UN, None, dynamics_context)
-            if U < B:
-                frame_UHWC = frame_UHWC[world_to_unique_B]
-                dynamics_context = self.backend.select_worlds(dynamics_context, world_to_unique_B)
-                decoder_context = self.backend.select_worlds(decoder_context, world_to_unique_B)
-            self.state = RolloutState(B, dynamics_context, decoder_context, single=single)
-            return self._out(frame_UHWC, single)
+            chunks = [self._start_worlds(frames_BHWC, start, min(start + chunk, B)) for start in range(0, B, chunk)]
+            self.state = RolloutState(B, [c for c, _ in chunks], single=single)
+            return self._out(torch.cat([frame_bHWC for _, frame_bHWC in chunks]), single)
+
+    def _start_worlds(self, frames_BHWC: torch.Tensor, start: int, stop: int) -> tuple[WorldChunk, torch.Tensor]:
+        """Worlds [start, stop) reset from their prompts, and their first frames [b, H, W, 3].
+        Worlds that share a prompt (a node's num_envs all start from one) are computed once."""
+        frames_bHWC = frames_BHWC[start:stop]
+        unique_UHWC, world_to_unique_b = torch.unique(frames_bHWC, dim=0, return_inverse=True)
+        U, b = unique_UHWC.shape[0], frames_bHWC.shape[0]
+        tokens_UN = self.backend.encode(unique_UHWC if U < b else frames_bHWC)
+        dynamics_context, decoder_context = self.backend.empty_caches(U)
+        frame_UHWC, decoder_context = self.backend.decode(tokens_UN, decoder_context)
+        dynamics_context = self.backend.commit(tokens_UN, None, dynamics_context)
+        if U < b:
+            frame_UHWC = frame_UHWC[world_to_unique_b]
+            dynamics_context = self.backend.select_worlds(dynamics_context, world_to_unique_b)
+            decoder_context = self.backend.select_worlds(decoder_context, world_to_unique_b)
+        return WorldChunk(start, stop, dynamics_context, decoder_context), frame_UHWC
 
     def command_actions(self, command) -> np.ndarray:
         """Latent actions [B] for robot commands ([3] world_vector, or one per rollout [B, 3])."""
@@ -200,15 +218,26 @@ class WorldModel:
         self.last_actions = actions_B.cpu().numpy()
         with self._host_threads():
             temperature = max(self.temperature, MIN_TEMPERATURE)
-            tokens_BN = maskgit_sample(
-                lambda candidate_BN: backend.probabilities(candidate_BN, actions_B, state.dynamics_context, temperature),
-                state.batch, self.cfg.tokens_per_frame, self.cfg.tokenizer.quantizer.num_codes, self.maskgit_steps,
-                self.schedule, self.generator, self.device,
-            )
-            state.dynamics_context = backend.commit(tokens_BN, actions_B, state.dynamics_context)
-            frame_BHWC, state.decoder_context = backend.decode(tokens_BN, state.decoder_context)
+            N = self.cfg.tokens_per_frame
+            # One draw for the whole batch, sliced per chunk: a seed's frames do not depend on the chunking.
+            uniform_SBN = torch.rand(self.maskgit_steps, state.batch, N, generator=self.generator, device=self.device)
+            frames_bHWC = []
+            for chunk in state.chunks:
+                actions_b = actions_B[chunk.start:chunk.stop]
+
+                def probabilities(candidate_bN, actions_b=actions_b, chunk=chunk):
+                    return backend.probabilities(candidate_bN, actions_b, chunk.dynamics_context, temperature)
+
+                tokens_bN = maskgit_sample(
+                    probabilities, chunk.stop - chunk.start, N, self.cfg.tokenizer.quantizer.num_codes,
+                    self.maskgit_steps, self.schedule, device=self.device,
+                    uniform_SBN=uniform_SBN[:, chunk.start:chunk.stop],
+                )
+                chunk.dynamics_context = backend.commit(tokens_bN, actions_b, chunk.dynamics_context)
+                frame_bHWC, chunk.decoder_context = backend.decode(tokens_bN, chunk.decoder_context)
+                frames_bHWC.append(frame_bHWC)
             state.frames += 1
-            return self._out(frame_BHWC, state.single)
+            return self._out(torch.cat(frames_bHWC), state.single)
 
     def _rollout_state(self) -> RolloutState:
         if self.state is None:
