@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from genie_robotics.cli.messages import sampling_phrase
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ("README.md", "bench/README.md", "examples/README.md")
 BLOCK = re.compile(r"<!-- generated: (?P<name>[\w-]+)(?P<sources>[^\n]*?) -->\n(?P<body>.*?)<!-- /generated -->", re.S)
@@ -44,15 +46,21 @@ def gpu_check(result: dict) -> str:
 
 
 def maskgit_sweep(sweep: dict) -> str:
-    """bench/maskgit_sweep.py's rows: quality and ONNX Runtime speed per MaskGIT step count."""
-    recommended = ", ".join(f"{steps} at temperature {t}" for t, steps in sweep.get("recommended_steps", {}).items())
-    lines = [f"`python bench/maskgit_sweep.py --data {sweep['data']} --episodes {sweep['episodes']}` "
-             f"(rollout PSNRs: the mean over t = 1…8; frames/s: ONNX Runtime, batch 1, full context). Recommended "
-             f"(fewest steps within {sweep['tolerance_db']:g} dB of the most steps on both PSNRs): {recommended or '–'}.",
-             "", "| MaskGIT steps | temperature | rollout PSNR (dB) | moving-region PSNR (dB) | ΔtPSNR t = 4 (dB) | "
-                 "frames/s |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['maskgit_steps']} | {r['temperature']:g} | {r['rollout_psnr']:.2f} | {r['moving_psnr']:.2f} | "
-              f"{r['delta_psnr_t4']:.2f} | {_f(r.get('onnx_frames_per_s'))} |" for r in sweep["rows"]]
+    """bench/maskgit_sweep.py's rows: quality over the horizon and ONNX Runtime speed per sampling setting."""
+    r = sweep["recommended"]
+    driven = sweep["rows"][0]["driven_by"]
+    lines = [f"`python bench/maskgit_sweep.py --data {sweep['data']} --episodes {sweep['episodes']} --horizon {sweep['horizon']}` "
+             f"(rollouts driven by the {driven}; margins: the weakest step t = 1…{sweep['horizon']}; frames/s: ONNX "
+             f"Runtime, batch 1, full context). Recommended (the largest weakest margin, fewer steps within "
+             f"{sweep['tolerance_db']:g} dB): {r['maskgit_steps']} step(s), temperature {r['temperature']:g}, "
+             f"{r['unmasking']} unmasking.",
+             "", f"| MaskGIT steps | temperature | unmasking | {driven} − still, weakest (dB) | − random codes, weakest (dB) "
+                 "| moving-region gain, weakest (dB) | ΔtPSNR t = 4 / 16 / 32 (dB) | frames/s |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['maskgit_steps']} | {r['temperature']:g} | {'–' if r['maskgit_steps'] == 1 else r['unmasking']} | "
+              f"{r['driven_minus_still_min']:.2f} | {r['driven_minus_random_min']:.2f} | {r['driven_moving_gain_min']:.2f} | "
+              f"{_f(r['delta_psnr_t4'])} / {_f(r['delta_psnr_t16'])} / {_f(r['delta_psnr_t32'])} | "
+              f"{_f(r.get('onnx_frames_per_s'))} |" for r in sweep["rows"]]
     return "\n".join(lines) + "\n"
 
 
@@ -71,7 +79,7 @@ def shipped_model(ev: dict, pr: dict) -> str:
     heading = f" / {pr['nmi_heading']:.2f}" if pr.get("nmi_heading") is not None else ""
     commands = ev.get("commands_psnr")
     rows = [f"{ev['clips']} held-out episodes, {ev['horizon']}-step rollouts from their first frames at the "
-            f"checkpoint's defaults ({steps} MaskGIT step{'' if steps == 1 else 's'}, temperature {ev['temperature']:g}):",
+            f"checkpoint's defaults ({sampling_phrase(steps, ev['temperature'], ev.get('unmasking', 'confidence'))}):",
             "", "| measure | value |", "|---|---|"]
     if commands is not None:
         rows += [f"| driven by the recorded commands (command map) − still frame (prompt held), t = {ts} | "

@@ -17,7 +17,8 @@ from genie_robotics.nn.metrics import masked_psnr, pairwise_psnr, psnr
 
 # eval.json's keys in order, with a command map and an I3D (fvd, fvd_note); written before EvalResult existed.
 EVAL_JSON_KEYS = [
-    "model", "data", "part", "clips", "horizon", "maskgit_steps", "temperature", "seed", "command_map",
+    "model", "data", "part", "clips", "horizon", "maskgit_steps", "temperature", "unmasking", "seed",
+    "command_map",
     "tokenizer_psnr", "tokenizer_ssim", "rollout_psnr", "baseline_copy_psnr", "moving_psnr", "baseline_copy_moving_psnr",
     "moving_fraction", "random_psnr", "random_moving_psnr", "commands_psnr", "commands_moving_psnr", "delta_psnr_t4",
     "delta_psnr_t16", "delta_psnr_t32", "psnr_inferred_t4", "psnr_random_t4", "moving_threshold",
@@ -117,13 +118,14 @@ def test_eval_end_to_end_on_rendered_episodes(tiny_genie, mujoco_dir, tmp_path):
     torch.jit.script(_PooledFeatures()).save(str(tmp_path / "i3d.pt"))
     run = subprocess.run(
         [sys.executable, "-m", "genie_robotics.cli", "eval", str(ckpt), "--data", str(mujoco_dir), "--episodes", "3",
-         "--horizon", "5", "--maskgit-steps", "2", "--batch", "2", "--i3d", str(tmp_path / "i3d.pt"),
+         "--horizon", "5", "--maskgit-steps", "2", "--unmasking", "random", "--batch", "2", "--i3d", str(tmp_path / "i3d.pt"),
          "--json", str(tmp_path / "eval.json"), "--no-progress"],
         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     result = json.loads((tmp_path / "eval.json").read_text())
     assert list(result) == EVAL_JSON_KEYS  # the file's keys, in order, as before the result had a type
     assert result["clips"] == 3 and len(result["rollout_psnr"]) == 5
+    assert result["maskgit_steps"] == 2 and result["unmasking"] == "random"  # the checkpoint's is confidence
     assert 0 < result["tokenizer_ssim"] <= 1 and np.isfinite(result["tokenizer_psnr"])
     assert result["delta_psnr_t4"] == pytest.approx(result["psnr_inferred_t4"] - result["psnr_random_t4"])
     assert result["rollout_psnr"][3] == pytest.approx(result["psnr_inferred_t4"])

@@ -149,6 +149,7 @@ class EvalOptions:
                                                             "data's recorded commands need the data's world_vector")
     maskgit_steps: int | None = flags.maskgit_steps_option()
     temperature: float | None = flags.temperature_option("; ΔtPSNR at t = 4 is also reported at the paper's 2")
+    unmasking: str | None = flags.unmasking_option()
     seed: int = flags.seed_option()
     batch: int = flags.option(8, parse=flags.positive_int, help="rollouts generated together")
     i3d: Path | None = flags.path_option(None, help="TorchScript I3D file (features [B, F] from videos "
@@ -303,6 +304,7 @@ class EvalResult(Result):
     horizon: int
     maskgit_steps: int
     temperature: float
+    unmasking: str
     seed: int
     command_map: dict[str, Any] | None  # what the command map was fitted on (None without one)
     tokenizer_psnr: float
@@ -334,7 +336,8 @@ def evaluate(opts: EvalOptions, return_rollouts: bool = False):
     map_dir = opts.command_map or (opts.model if (Path(opts.model) / COMMAND_MAP_FILE).is_file() else None)
     if map_dir is not None:
         command_map = load_command_map(map_dir, codebook_AD=genie.lam.quantizer.codebook)
-    sampling = Sampling.resolve(genie.cfg, opts.maskgit_steps, opts.temperature)
+    sampling = Sampling.resolve(genie.cfg, opts.maskgit_steps, opts.temperature, unmasking=opts.unmasking)
+    genie.cfg = dataclasses.replace(genie.cfg, dynamics=dataclasses.replace(genie.cfg.dynamics, unmasking=sampling.unmasking))
     temperature = float(sampling.temperature)
     opts = dataclasses.replace(opts, maskgit_steps=sampling.steps)
     held = held_out_clips(genie.cfg, opts, with_commands=command_map is not None)
@@ -352,8 +355,8 @@ def evaluate(opts: EvalOptions, return_rollouts: bool = False):
         fvd_note = f"{len(clips)} clips of {opts.horizon + 1} frames: small samples bias FVD upwards"
     result = EvalResult(
         model=str(opts.model), data=[str(d) for d in opts.data], part=opts.part, clips=len(clips),
-        horizon=opts.horizon, maskgit_steps=opts.maskgit_steps, temperature=temperature, seed=opts.seed,
-        command_map=None if command_map is None else command_map.fitted_on, **tokenizer, quality=quality,
+        horizon=opts.horizon, maskgit_steps=opts.maskgit_steps, temperature=temperature, unmasking=sampling.unmasking,
+        seed=opts.seed, command_map=None if command_map is None else command_map.fitted_on, **tokenizer, quality=quality,
         zero_command_psnr_t8=zero_command_psnr, delta_psnr_t4_temp2=delta_psnr_t4_temp2, fvd=fvd_score,
         fvd_note=fvd_note, seconds=round(time.time() - start, 1))
     return (result, clips, fakes, driven) if return_rollouts else result

@@ -112,6 +112,10 @@ class LatentActionConfig:
         check_fields(self)
 
 
+# Which samples a MaskGIT step keeps (models/maskgit.py): the most confident, or a random order.
+UNMASKING_ORDERS = ("confidence", "random")
+
+
 @dataclass
 class DynamicsConfig:
     """MaskGIT dynamics on an ST-transformer, with its sampling defaults (paper: 25 steps, T=2)."""
@@ -129,6 +133,7 @@ class DynamicsConfig:
     maskgit_steps: int = bounded(1, 1000, 25)
     temperature: float = bounded(0, 100, 2.0)
     schedule: str = "cosine"  # fraction of tokens still masked after each MaskGIT step
+    unmasking: str = "confidence"  # which samples a MaskGIT step keeps (models/maskgit.py): UNMASKING_ORDERS
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -136,10 +141,12 @@ class DynamicsConfig:
             raise ConfigFieldError("mask_rate_min", f"{self.mask_rate_min} is above mask_rate_max {self.mask_rate_max}")
         if self.schedule not in ("cosine", "linear"):
             raise ConfigFieldError("schedule", f"must be cosine or linear, got {self.schedule!r}")
+        if self.unmasking not in UNMASKING_ORDERS:
+            raise ConfigFieldError("unmasking", f"must be one of {', '.join(UNMASKING_ORDERS)}, got {self.unmasking!r}")
 
 
 # Fields that say how to train or sample, not what the weights are.
-NOT_IN_WEIGHTS = frozenset({"maskgit_steps", "temperature", "schedule", "mask_rate_min", "mask_rate_max",
+NOT_IN_WEIGHTS = frozenset({"maskgit_steps", "temperature", "schedule", "unmasking", "mask_rate_min", "mask_rate_max",
                             "context_noise_max", "self_forcing", "moving_weight", "usage_decay", "dead_fraction"})
 
 
@@ -195,10 +202,11 @@ class GenieConfig:
                       if k.split(".")[-1] not in NOT_IN_WEIGHTS and k != "name" and mine.get(k) != theirs.get(k))
 
     def with_sampling_of(self, other: GenieConfig) -> GenieConfig:
-        """This config with `other`'s sampling defaults (MaskGIT steps, temperature, schedule)."""
+        """This config with `other`'s sampling defaults (MaskGIT steps, temperature, schedule, unmasking order)."""
         d = other.dynamics
         return dataclasses.replace(self, dynamics=dataclasses.replace(
-            self.dynamics, maskgit_steps=d.maskgit_steps, temperature=d.temperature, schedule=d.schedule))
+            self.dynamics, maskgit_steps=d.maskgit_steps, temperature=d.temperature, schedule=d.schedule,
+            unmasking=d.unmasking))
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import MISSING, field
 from pathlib import Path
 from typing import Any
 
+from genie_robotics.core.config import UNMASKING_ORDERS
 from genie_robotics.core.errors import GenieError
 
 
@@ -72,6 +73,12 @@ def maskgit_steps_option() -> Any:
 
 def temperature_option(also: str = "") -> Any:
     return option(None, parse=temperature, help=f"MaskGIT sampling temperature (default: the checkpoint's value){also}")
+
+
+def unmasking_option() -> Any:
+    return option(None, choices=list(UNMASKING_ORDERS),
+                  help="which samples a MaskGIT step keeps: the most confident, or a random order "
+                       "(default: the checkpoint's value)")
 
 
 def seed_option() -> Any:

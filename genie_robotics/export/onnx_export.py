@@ -161,7 +161,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, dynamic_batch: bool = F
         "dynamics_cache_shape": _per_element(dyn_cache.shape, B),
         "decoder_cache_shape": _per_element(dec_cache.shape, B),
         "maskgit": {"steps": cfg.dynamics.maskgit_steps, "temperature": cfg.dynamics.temperature,
-                    "schedule": cfg.dynamics.schedule},
+                    "schedule": cfg.dynamics.schedule, "unmasking": cfg.dynamics.unmasking},
         "graphs": {name: {"file": f"{name}.onnx", "inputs": job[2], "outputs": job[3]} for name, job in jobs.items()},
         "opset": OPSET,
         "lam_digest": codebook_digest(genie.lam.quantizer.codebook),  # which command maps fit these codes

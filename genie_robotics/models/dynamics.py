@@ -85,7 +85,7 @@ class DynamicsModel(nn.Module):
     def rollout(self, tokens_BTN: torch.Tensor, action_codes_BTD: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Tokens [B, T, N] of a rollout from each clip's frame 0, driven by its T-1 codes and
-        sampled with the config's MaskGIT steps, temperature and schedule (frame 0 kept)."""
+        sampled with the config's MaskGIT steps, temperature, schedule and unmasking order (frame 0 kept)."""
         B, T, N = tokens_BTN.shape
         dc = self.cfg.dynamics
         temperature = max(dc.temperature, MIN_TEMPERATURE)
@@ -101,7 +101,7 @@ class DynamicsModel(nn.Module):
                 return token_probabilities(logits_BNV, temperature)
 
             frame_BN = maskgit_sample(probs, B, N, self.mask_id, dc.maskgit_steps, dc.schedule, generator,
-                                      tokens_BTN.device)
+                                      tokens_BTN.device, order=dc.unmasking)
             cache.append(*self.step(frame_BN, code_BD, cache, keys_values_only=True)[1:])
             frames_BN.append(frame_BN)
         return torch.stack(frames_BN, dim=1)

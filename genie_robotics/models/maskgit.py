@@ -1,9 +1,12 @@
 """MaskGIT sampling of one frame of tokens (Chang et al. 2022; Genie uses 25 steps, T = 2).
 
 All tokens start masked. Each step predicts every masked token, samples it at the given
-temperature, and keeps the most confident samples; the rest are masked again, following a
-schedule that reaches zero masked tokens at the last step (at least one token is revealed
-per step, so a frame of N < steps tokens takes N forward passes).
+temperature, and keeps some of the samples; the rest are masked again, following a schedule
+that reaches zero masked tokens at the last step (at least one token is revealed per step, so a
+frame of N < steps tokens takes N forward passes). Which samples are kept is the unmasking
+order: MaskGIT's keeps the most confident ones; "random" keeps a random order drawn once per
+frame (1X's world model samples so, because the confident tokens of a video frame are those that
+copy the previous frame, and a rollout that copies stops moving).
 """
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import math
 from collections.abc import Callable
 
 import torch
+
+from genie_robotics.core.config import UNMASKING_ORDERS
 
 
 def masked_fraction(progress: float, schedule: str) -> float:
@@ -63,12 +68,16 @@ def maskgit_sample(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     uniform_SBN: torch.Tensor | None = None,
+    order: str = "confidence",
+    order_key_BN: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample token indices [B, N]; `probs_fn(tokens_BN)` returns the tokens' probabilities
     [B, N, V] at the sampling temperature (`token_probabilities`). `uniform_SBN`: the uniform
     numbers the draws use, one per step and token (default: drawn from `generator`); a caller
     that samples a batch in parts passes each part its slice, so the parts draw what the
-    whole batch would.
+    whole batch would. `order`: the unmasking order (UNMASKING_ORDERS); for "random",
+    `order_key_BN` holds each token's place in it (uniform numbers, lowest revealed last;
+    default: drawn from `generator` after `uniform_SBN`).
 
     Host work between the forward passes is kept to a few tensor ops: on a CPU, each op after
     a forward pass runs with the caches cold, at 2-3x its warm time."""
@@ -76,16 +85,26 @@ def maskgit_sample(
         raise ValueError(f"MaskGIT needs at least one step, got {steps}")
     tokens_BN = torch.full((batch, tokens), mask_id, dtype=torch.long, device=device)
     positions_BN = torch.arange(tokens, device=device).expand(batch, tokens)
+    if order not in UNMASKING_ORDERS:
+        raise ValueError(f"unknown unmasking order {order!r}: one of {', '.join(UNMASKING_ORDERS)}")
     if uniform_SBN is None:
         uniform_SBN = torch.rand(steps, batch, tokens, generator=generator, device=device)
+    if order == "confidence":
+        order_key_BN = None
+    elif order_key_BN is None and steps > 1:  # one step keeps every sample: no order to draw
+        order_key_BN = torch.rand(batch, tokens, generator=generator, device=device)
     for step, keep_masked in enumerate(keep_masked_counts(tokens, steps, schedule)):
         masked_BN = tokens_BN == mask_id
         probs_BNV = probs_fn(tokens_BN)
         sampled_BN = torch.where(masked_BN, sample_categorical(probs_BNV, uniform_SBN[step]), tokens_BN)
         if keep_masked == 0:  # the last step, or every token revealed before it (N < steps)
             return sampled_BN
-        confidence_BN = torch.where(masked_BN, probs_BNV.gather(-1, sampled_BN[..., None])[..., 0], math.inf)
-        # rank 0 = least confident: one sort, its inverse permutation by scatter
-        rank_BN = torch.empty_like(positions_BN).scatter_(-1, confidence_BN.argsort(-1), positions_BN)
+        if order_key_BN is not None:
+            kept_first_BN = order_key_BN
+        else:
+            kept_first_BN = probs_BNV.gather(-1, sampled_BN[..., None])[..., 0]
+        keep_score_BN = torch.where(masked_BN, kept_first_BN, math.inf)  # tokens revealed already stay
+        # rank 0 = masked again first: one sort, its inverse permutation by scatter
+        rank_BN = torch.empty_like(positions_BN).scatter_(-1, keep_score_BN.argsort(-1), positions_BN)
         tokens_BN = torch.where(rank_BN < keep_masked, mask_id, sampled_BN)
     return tokens_BN  # not reached: the last step keeps nothing masked

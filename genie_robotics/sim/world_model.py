@@ -57,6 +57,7 @@ class WorldModel:
         maskgit_steps: int | None = None,
         temperature: float | None = None,
         schedule: str | None = None,
+        unmasking: str | None = None,
         seed: int = 0,
         use_cache: bool = True,
         device: torch.device | str = "cpu",
@@ -66,7 +67,7 @@ class WorldModel:
         self.backend = model
         self.cfg = model.cfg
         self.device = model.device
-        self.sampling = Sampling.resolve(self.cfg, maskgit_steps, temperature, schedule)
+        self.sampling = Sampling.resolve(self.cfg, maskgit_steps, temperature, schedule, unmasking)
         self.seed = seed  # the sampler's seed: the constructor's, or the last `reset(seed=...)`
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.state: RolloutState | None = None
@@ -92,7 +93,7 @@ class WorldModel:
 
     @maskgit_steps.setter
     def maskgit_steps(self, steps: int | None) -> None:
-        self.sampling = Sampling.resolve(self.cfg, steps, self.temperature, self.schedule)
+        self.sampling = Sampling.resolve(self.cfg, steps, self.temperature, self.schedule, self.unmasking)
 
     @property
     def temperature(self) -> float:
@@ -100,7 +101,7 @@ class WorldModel:
 
     @temperature.setter
     def temperature(self, value: float | None) -> None:
-        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, value, self.schedule)
+        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, value, self.schedule, self.unmasking)
 
     @property
     def schedule(self) -> str:
@@ -108,7 +109,15 @@ class WorldModel:
 
     @schedule.setter
     def schedule(self, value: str | None) -> None:
-        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, self.temperature, value)
+        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, self.temperature, value, self.unmasking)
+
+    @property
+    def unmasking(self) -> str:
+        return self.sampling.unmasking
+
+    @unmasking.setter
+    def unmasking(self, value: str | None) -> None:
+        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, self.temperature, self.schedule, value)
 
     @property
     def num_actions(self) -> int:
@@ -221,6 +230,9 @@ class WorldModel:
             N = self.cfg.tokens_per_frame
             # One draw for the whole batch, sliced per chunk: a seed's frames do not depend on the chunking.
             uniform_SBN = torch.rand(self.maskgit_steps, state.batch, N, generator=self.generator, device=self.device)
+            order_key_BN = None
+            if self.unmasking == "random" and self.maskgit_steps > 1:
+                order_key_BN = torch.rand(state.batch, N, generator=self.generator, device=self.device)
             frames_bHWC = []
             for chunk in state.chunks:
                 actions_b = actions_B[chunk.start:chunk.stop]
@@ -231,7 +243,8 @@ class WorldModel:
                 tokens_bN = maskgit_sample(
                     probabilities, chunk.stop - chunk.start, N, self.cfg.tokenizer.quantizer.num_codes,
                     self.maskgit_steps, self.schedule, device=self.device,
-                    uniform_SBN=uniform_SBN[:, chunk.start:chunk.stop],
+                    uniform_SBN=uniform_SBN[:, chunk.start:chunk.stop], order=self.unmasking,
+                    order_key_BN=None if order_key_BN is None else order_key_BN[chunk.start:chunk.stop],
                 )
                 chunk.dynamics_context = backend.commit(tokens_bN, actions_b, chunk.dynamics_context)
                 frame_bHWC, chunk.decoder_context = backend.decode(tokens_bN, chunk.decoder_context)

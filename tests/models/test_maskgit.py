@@ -11,15 +11,16 @@ def test_schedule_goes_from_all_to_none(schedule):
     assert fr[0] == pytest.approx(1.0) and all(a >= b for a, b in zip(fr, fr[1:]))
 
 
+@pytest.mark.parametrize("order", ["confidence", "random"])
 @pytest.mark.parametrize("steps", [1, 3, 25])
-def test_every_token_is_revealed_and_revealed_tokens_stay(steps):
+def test_every_token_is_revealed_and_revealed_tokens_stay(steps, order):
     V, mask_id, seen = 5, 5, []
 
     def probs_fn(tokens_BN):
         seen.append(tokens_BN.clone())
         return token_probabilities(torch.randn(tokens_BN.shape[0], tokens_BN.shape[1], V), 2.0)
 
-    out = maskgit_sample(probs_fn, 2, 16, mask_id, steps, generator=torch.Generator().manual_seed(0))
+    out = maskgit_sample(probs_fn, 2, 16, mask_id, steps, generator=torch.Generator().manual_seed(0), order=order)
     assert out.shape == (2, 16) and (out < V).all()
     assert len(seen) == min(steps, 16)  # never more forward passes than tokens
     for before, after in zip(seen, seen[1:] + [out]):
@@ -54,3 +55,27 @@ def test_the_masked_counts_follow_the_schedule_and_reveal_a_token_per_step(token
     before = [tokens] + counts[:-1]
     assert all(b == 0 or after < b for b, after in zip(before, counts))  # at least one revealed per step
     assert all(after <= max(tokens * masked_fraction((s + 1) / steps, "cosine"), 0) for s, after in enumerate(counts))
+
+
+@pytest.mark.parametrize("order", ["confidence", "random"])
+def test_a_step_keeps_the_confident_samples_or_those_its_random_order_puts_first(order):
+    """8 tokens, 2 steps: the first step keeps 3 samples. Tokens 0-2 are near certain, the rest
+    uniform: MaskGIT's order keeps 0-2; the random order keeps the 3 with the highest keys."""
+    V, mask_id, seen = 4, 4, []
+    logits_BNV = torch.zeros(1, 8, V)
+    logits_BNV[0, :3, 1] = 20.0
+
+    def probs_fn(tokens_BN):
+        seen.append(tokens_BN.clone())
+        return token_probabilities(logits_BNV, 1.0)
+
+    key_BN = torch.tensor([[0.9, 0.1, 0.2, 0.3, 0.4, 0.8, 0.7, 0.0]])
+    maskgit_sample(probs_fn, 1, 8, mask_id, 2, generator=torch.Generator().manual_seed(0), order=order,
+                   order_key_BN=key_BN)
+    kept = (seen[1][0] != mask_id).nonzero()[:, 0].tolist()
+    assert kept == ([0, 1, 2] if order == "confidence" else [0, 5, 6])
+
+
+def test_an_unknown_unmasking_order_is_named():
+    with pytest.raises(ValueError, match="unknown unmasking order 'backwards'"):
+        maskgit_sample(lambda t: token_probabilities(torch.zeros(1, 4, 3), 1.0), 1, 4, 3, 2, order="backwards")

@@ -167,8 +167,9 @@ def test_warm_up_runs_one_world_unless_the_backend_prepares_per_batch_size(tiny_
     assert seen == [1, 3]
 
 
-@pytest.mark.parametrize("backend", ["cached", "full-history"])
-def test_worlds_stepped_in_chunks_give_the_frames_of_one_call(tiny_genie, backend):
+@pytest.mark.parametrize("backend, unmasking", [("cached", "confidence"), ("full-history", "confidence"),
+                                                ("cached", "random")])
+def test_worlds_stepped_in_chunks_give_the_frames_of_one_call(tiny_genie, backend, unmasking):
     """A CPU backend steps a big batch a few worlds per call (`world_chunk`); a seed's frames
     must not depend on that split, whatever the prompts and MaskGIT steps."""
     from genie_robotics.sim.rollout_backend import FullHistoryBackend, TorchBackend
@@ -181,7 +182,7 @@ def test_worlds_stepped_in_chunks_give_the_frames_of_one_call(tiny_genie, backen
     for chunk in (None, 2):
         b = TorchBackend(tiny_genie) if backend == "cached" else FullHistoryBackend(tiny_genie)
         b.world_chunk = chunk
-        world = WorldModel(b, maskgit_steps=2, temperature=1.0, seed=4)
+        world = WorldModel(b, maskgit_steps=2, temperature=1.0, unmasking=unmasking, seed=4)
         rollouts[chunk] = world.rollout(prompts_BHWC, actions_BT)
         assert len(world.state.chunks) == (1 if chunk is None else 3)
     assert rollouts[None].shape == (5, 6, 64, 64, 3)
