@@ -74,6 +74,7 @@ def test_bad_config_file(tmp_path):
     ("dynamics.temperature", -1, "dynamics.temperature must be in [0, 100]"),
     ("dynamics.mask_rate_min", 0.9, "dynamics.mask_rate_min 0.9 is above mask_rate_max"),
     ("dynamics.schedule", "square", "dynamics.schedule must be cosine or linear"),
+    ("dynamics.unmasking", "sideways", "dynamics.unmasking must be one of confidence, random"),
     ("name", 7, "name must be a string"),
 ])
 def test_config_values_are_checked_and_the_field_named(path, value, message):
@@ -98,10 +99,10 @@ def test_sampling_and_training_settings_do_not_make_weights_incompatible():
 
     base = preset("tiny")
     measured = dataclasses.replace(base, dynamics=dataclasses.replace(
-        base.dynamics, maskgit_steps=1, temperature=0.5, context_noise_max=0.2, mask_rate_min=0.3))
+        base.dynamics, maskgit_steps=1, temperature=0.5, unmasking="random", context_noise_max=0.2, mask_rate_min=0.3))
     assert base.weight_differences(measured) == []
     kept = base.with_sampling_of(measured)
-    assert (kept.dynamics.maskgit_steps, kept.dynamics.temperature) == (1, 0.5)
+    assert (kept.dynamics.maskgit_steps, kept.dynamics.temperature, kept.dynamics.unmasking) == (1, 0.5, "random")
     assert kept.dynamics.context_noise_max == base.dynamics.context_noise_max  # training settings: the preset's
     wider = dataclasses.replace(base, dynamics=dataclasses.replace(
         base.dynamics, transformer=dataclasses.replace(base.dynamics.transformer, dim=96)))
