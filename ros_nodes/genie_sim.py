@@ -22,7 +22,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32, UInt8
 from std_srvs.srv import Trigger
 
-from genie_robotics.cli.messages import steps_phrase
+from genie_robotics.cli.messages import sampling_phrase
 from genie_robotics.core.assets import SHIPPED_CHECKPOINT
 from genie_robotics.core.errors import GenieError
 from genie_robotics.core.images import resize
@@ -130,7 +130,11 @@ class GenieSimNode(Node):
         self.create_timer(REPORT_PERIOD_S, self._guarded("diagnostics", self._publish_diagnostics))
         self.get_logger().info(f"genie_sim ready: {self.world.cfg.name} {self.width}x{self.height}, "
                                f"{self.world.num_actions} actions, backend {self.backend_name}, mode {self.mode}, "
-                               f"{steps_phrase(self.world.maskgit_steps)}, temperature {self.world.temperature:g}")
+                               f"{self._sampling()}")
+
+    def _sampling(self) -> str:
+        w = self.world
+        return sampling_phrase(w.maskgit_steps, w.temperature, w.unmasking)
 
     # --- parameters changed at run time -----------------------------------------------
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -142,8 +146,7 @@ class GenieSimNode(Node):
                 setattr(self.world, param.name, sampling_override(param.name, param.value))
             elif param.name == "fps" and self.mode == "timer":
                 self._start_timer(float(param.value))
-        self.get_logger().info(f"sampling now {steps_phrase(self.world.maskgit_steps)}, temperature "
-                               f"{self.world.temperature:g}")
+        self.get_logger().info(f"sampling now {self._sampling()}")
         self._restart_statistics()
         return SetParametersResult(successful=True)
 

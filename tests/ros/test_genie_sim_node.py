@@ -180,9 +180,10 @@ def test_sampling_parameters_change_at_run_time_within_their_ranges(ros_env):
         out = _stop(node)
     from genie_robotics.core.checkpoint_files import load_config
 
-    shipped = load_config(SHIPPED_CHECKPOINT).dynamics.temperature
-    assert f"2 MaskGIT steps, temperature {shipped:g}" in out  # a parameter left out: the checkpoint's value
-    assert "sampling now 7 MaskGIT steps, temperature 1.5" in out
+    shipped = load_config(SHIPPED_CHECKPOINT).dynamics
+    order = " in random order" if shipped.unmasking == "random" else " by confidence"  # the checkpoint's
+    assert f"2 MaskGIT steps{order}, temperature {shipped.temperature:g}" in out  # a parameter left out: the checkpoint's
+    assert f"sampling now 7 MaskGIT steps{order}, temperature 1.5" in out
 
 
 def test_bad_backend_parameter_is_one_line(ros_env):
