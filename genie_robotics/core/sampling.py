@@ -35,3 +35,9 @@ class Sampling:
                    stored.temperature if temperature is None else temperature,
                    stored.schedule if schedule is None else schedule,
                    stored.unmasking if unmasking is None else unmasking)
+
+    def override(self, checkpoint_cfg: GenieConfig, **given) -> Sampling:
+        """These settings with the given ones replaced (None: back to the checkpoint's value)."""
+        current = {"steps": self.steps, "temperature": self.temperature, "schedule": self.schedule,
+                   "unmasking": self.unmasking}
+        return Sampling.resolve(checkpoint_cfg, **{**current, **given})

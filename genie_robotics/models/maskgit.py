@@ -57,6 +57,16 @@ def keep_masked_counts(tokens: int, steps: int, schedule: str) -> list[int]:
     return counts
 
 
+def maskgit_draws(steps: int, batch: int, tokens: int, order: str, generator: torch.Generator | None = None,
+                  device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The random numbers one frame's sampling uses: a uniform per step and token [S, B, N], and
+    for the random order each token's place in it [B, N] (None otherwise, and for one step, which
+    keeps every sample). Drawn once for a whole batch, they can be sliced for its parts."""
+    uniform_SBN = torch.rand(steps, batch, tokens, generator=generator, device=device)
+    order_key_BN = torch.rand(batch, tokens, generator=generator, device=device) if order == "random" and steps > 1 else None
+    return uniform_SBN, order_key_BN
+
+
 @torch.no_grad()
 def maskgit_sample(
     probs_fn: Callable[[torch.Tensor], torch.Tensor],
@@ -76,8 +86,8 @@ def maskgit_sample(
     numbers the draws use, one per step and token (default: drawn from `generator`); a caller
     that samples a batch in parts passes each part its slice, so the parts draw what the
     whole batch would. `order`: the unmasking order (UNMASKING_ORDERS); for "random",
-    `order_key_BN` holds each token's place in it (uniform numbers, lowest revealed last;
-    default: drawn from `generator` after `uniform_SBN`).
+    `order_key_BN` holds each token's place in it (uniform numbers, lowest revealed last).
+    Both default to `maskgit_draws` from `generator`.
 
     Host work between the forward passes is kept to a few tensor ops: on a CPU, each op after
     a forward pass runs with the caches cold, at 2-3x its warm time."""
@@ -88,11 +98,12 @@ def maskgit_sample(
     if order not in UNMASKING_ORDERS:
         raise ValueError(f"unknown unmasking order {order!r}: one of {', '.join(UNMASKING_ORDERS)}")
     if uniform_SBN is None:
-        uniform_SBN = torch.rand(steps, batch, tokens, generator=generator, device=device)
+        uniform_SBN, drawn_key_BN = maskgit_draws(steps, batch, tokens, order, generator, device)
+        order_key_BN = drawn_key_BN if order_key_BN is None else order_key_BN
     if order == "confidence":
         order_key_BN = None
-    elif order_key_BN is None and steps > 1:  # one step keeps every sample: no order to draw
-        order_key_BN = torch.rand(batch, tokens, generator=generator, device=device)
+    elif order_key_BN is None and steps > 1:
+        raise ValueError("the random unmasking order needs order_key_BN beside the given uniform_SBN (maskgit_draws)")
     for step, keep_masked in enumerate(keep_masked_counts(tokens, steps, schedule)):
         masked_BN = tokens_BN == mask_id
         probs_BNV = probs_fn(tokens_BN)

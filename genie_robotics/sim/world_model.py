@@ -21,7 +21,7 @@ from genie_robotics.core.backends import BACKENDS
 from genie_robotics.core.errors import GenieError
 from genie_robotics.core.sampling import Sampling
 from genie_robotics.models.genie import Genie
-from genie_robotics.models.maskgit import MIN_TEMPERATURE, maskgit_sample
+from genie_robotics.models.maskgit import MIN_TEMPERATURE, maskgit_draws, maskgit_sample
 from genie_robotics.models.video import to_uint8
 from genie_robotics.sim.rollout_backend import FullHistoryBackend, RolloutBackend, TorchBackend
 
@@ -93,7 +93,7 @@ class WorldModel:
 
     @maskgit_steps.setter
     def maskgit_steps(self, steps: int | None) -> None:
-        self.sampling = Sampling.resolve(self.cfg, steps, self.temperature, self.schedule, self.unmasking)
+        self.sampling = self.sampling.override(self.cfg, steps=steps)
 
     @property
     def temperature(self) -> float:
@@ -101,7 +101,7 @@ class WorldModel:
 
     @temperature.setter
     def temperature(self, value: float | None) -> None:
-        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, value, self.schedule, self.unmasking)
+        self.sampling = self.sampling.override(self.cfg, temperature=value)
 
     @property
     def schedule(self) -> str:
@@ -109,7 +109,7 @@ class WorldModel:
 
     @schedule.setter
     def schedule(self, value: str | None) -> None:
-        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, self.temperature, value, self.unmasking)
+        self.sampling = self.sampling.override(self.cfg, schedule=value)
 
     @property
     def unmasking(self) -> str:
@@ -117,7 +117,7 @@ class WorldModel:
 
     @unmasking.setter
     def unmasking(self, value: str | None) -> None:
-        self.sampling = Sampling.resolve(self.cfg, self.maskgit_steps, self.temperature, self.schedule, value)
+        self.sampling = self.sampling.override(self.cfg, unmasking=value)
 
     @property
     def num_actions(self) -> int:
@@ -229,10 +229,8 @@ class WorldModel:
             temperature = max(self.temperature, MIN_TEMPERATURE)
             N = self.cfg.tokens_per_frame
             # One draw for the whole batch, sliced per chunk: a seed's frames do not depend on the chunking.
-            uniform_SBN = torch.rand(self.maskgit_steps, state.batch, N, generator=self.generator, device=self.device)
-            order_key_BN = None
-            if self.unmasking == "random" and self.maskgit_steps > 1:
-                order_key_BN = torch.rand(state.batch, N, generator=self.generator, device=self.device)
+            uniform_SBN, order_key_BN = maskgit_draws(self.maskgit_steps, state.batch, N, self.unmasking,
+                                                      self.generator, self.device)
             frames_bHWC = []
             for chunk in state.chunks:
                 actions_b = actions_B[chunk.start:chunk.stop]
